@@ -1,0 +1,44 @@
+# The two commands of the quick start are `make up` and `make test`; every other target is a
+# step they run. Each step is idempotent and does nothing when its inputs have not changed.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.cortex-installed
+
+.PHONY: up test setup lint typecheck pytest contracts clean bench
+
+up: setup
+	$(BIN)/cortex up
+
+test: setup lint typecheck pytest
+
+setup: $(STAMP)
+
+# Re-install only when the dependency list changes; an editable install picks up code edits.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy -p cortex.kernel -p cortex.contracts -p cortex.cli -p cortex.gateway
+
+pytest: setup
+	$(BIN)/pytest
+
+# Regenerate the committed JSON Schema and OpenAPI documents after changing a contract.
+contracts: setup
+	$(BIN)/python -m cortex.contracts.generate
+	$(BIN)/python -m cortex.gateway.openapi
+
+bench: setup
+	$(BIN)/python bench/eventstore.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,12 @@
+"""NATS header names the platform reads and writes."""
+
+MSG_ID = "Nats-Msg-Id"
+"""JetStream's dedupe key; an event's `event_id`, a message's `id`."""
+IDEMPOTENCY_KEY = "Cortex-Idempotency-Key"
+"""Optional on any command: a retry with the same key gets the first reply, not a second effect."""
+CORRELATION_ID = "Cortex-Correlation-Id"
+CAUSATION_ID = "Cortex-Causation-Id"
+ACTOR = "Cortex-Actor"
+"""Who asked: the API token's name for requests through the gateway."""
+EVENT_TYPE = "Cortex-Event-Type"
+STREAM_ID = "Cortex-Stream-Id"

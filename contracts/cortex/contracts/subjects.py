@@ -1,0 +1,149 @@
+"""Every NATS subject and JetStream stream of the platform, built from one root token.
+
+The root defaults to `cortex`. A different root (`CORTEX_NATS_PREFIX`) gives a second, fully
+separate platform on the same NATS server: its subjects, streams and service names never overlap
+with the first. Tests use that for isolation; operators may use it for tenants.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import msgspec
+
+SERVICES: tuple[str, ...] = ("registry", "lifecycle", "messaging", "workflow")
+"""The domain services, in the order `cortex up` starts them."""
+
+_ROOT = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+
+Storage = Literal["file", "memory"]
+
+
+class StreamSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """A JetStream stream the platform creates (or updates) at start."""
+
+    name: str
+    subjects: list[str]
+    description: str
+    storage: Storage = "file"
+    max_age_seconds: float = 0
+    """0: kept until another limit applies."""
+    max_bytes: int = -1
+    duplicate_window_seconds: float = 120
+
+
+class Subjects:
+    """Subject and stream names under one root token."""
+
+    def __init__(self, root: str = "cortex") -> None:
+        if not _ROOT.match(root):
+            raise ValueError(
+                f"NATS prefix {root!r} must be a lowercase token "
+                "(letters, digits, '-', '_'; 32 characters at most)"
+            )
+        self.root = root
+        self._stream_prefix = root.upper().replace("-", "_")
+
+    # --- commands and queries (nats.micro endpoints) -------------------------------------
+
+    def service_name(self, service: str) -> str:
+        """The `nats.micro` service name, as `$SRV.PING` reports it."""
+        return f"{self.root}-{service}"
+
+    def command(self, service: str, verb: str) -> str:
+        """`cortex.<service>.<verb>`; `verb` may hold dots (`agent.scale`)."""
+        return f"{self.root}.{service}.{verb}"
+
+    def queue_group(self, service: str) -> str:
+        return f"{self.root}-{service}"
+
+    # --- domain events -------------------------------------------------------------------
+
+    def event(self, service: str, event_type: str) -> str:
+        """`cortex.evt.<service>.<event_type>`, where `event_type` is `<stream_type>.<event>`."""
+        return f"{self.root}.evt.{service}.{event_type}"
+
+    def events_of(self, service: str | None = None) -> str:
+        return f"{self.root}.evt.{service}.>" if service else f"{self.root}.evt.>"
+
+    # --- messages ------------------------------------------------------------------------
+
+    def agent_inbox(self, agent_id: str) -> str:
+        return f"{self.root}.msg.agent.{_token(agent_id, 'agent id')}"
+
+    def topic(self, topic: str) -> str:
+        return f"{self.root}.msg.topic.{topic}"
+
+    def dead_letter(self, agent_id: str) -> str:
+        return f"{self.root}.dlq.{_token(agent_id, 'agent id')}"
+
+    # --- hosts and logs ------------------------------------------------------------------
+
+    def host_control(self, host_id: str, verb: str) -> str:
+        return f"{self.root}.host.{_token(host_id, 'host id')}.{verb}"
+
+    def heartbeat(self, host_id: str) -> str:
+        return f"{self.root}.hb.{_token(host_id, 'host id')}"
+
+    def heartbeats(self) -> str:
+        return f"{self.root}.hb.*"
+
+    def log(self, service: str, level: str) -> str:
+        return f"{self.root}.log.{service}.{level}"
+
+    # --- streams -------------------------------------------------------------------------
+
+    @property
+    def events_stream(self) -> str:
+        return f"{self._stream_prefix}_EVENTS"
+
+    @property
+    def messages_stream(self) -> str:
+        return f"{self._stream_prefix}_MSGS"
+
+    @property
+    def dead_letter_stream(self) -> str:
+        return f"{self._stream_prefix}_DLQ"
+
+    @property
+    def logs_stream(self) -> str:
+        return f"{self._stream_prefix}_LOGS"
+
+    def streams(self) -> list[StreamSpec]:
+        day = 86_400.0
+        return [
+            StreamSpec(
+                name=self.events_stream,
+                subjects=[f"{self.root}.evt.>"],
+                description="Domain events of every service, relayed from the event stores.",
+                max_age_seconds=7 * day,
+            ),
+            StreamSpec(
+                name=self.messages_stream,
+                subjects=[f"{self.root}.msg.>"],
+                description="Agent inboxes and topics.",
+                max_age_seconds=7 * day,
+            ),
+            StreamSpec(
+                name=self.dead_letter_stream,
+                subjects=[f"{self.root}.dlq.>"],
+                description="Messages that exhausted their deliveries, per receiving agent.",
+                max_age_seconds=30 * day,
+            ),
+            StreamSpec(
+                name=self.logs_stream,
+                subjects=[f"{self.root}.log.>"],
+                description="Structured log lines of every process.",
+                max_age_seconds=3 * day,
+                max_bytes=1 << 30,
+            ),
+        ]
+
+
+def _token(value: str, what: str) -> str:
+    """Refuse a value that would change the shape of a subject (dots, wildcards, spaces)."""
+    if not _TOKEN.match(value):
+        raise ValueError(f"{what} {value!r} is not a valid subject token")
+    return value

@@ -1,0 +1,95 @@
+"""The CLI's HTTP client for the gateway, with errors a person can act on."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cortex.kernel.settings import Settings
+
+
+class CliError(Exception):
+    """Printed as `error: ...` and exits with status 1 (2 for usage errors)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def default_url(settings: Settings) -> str:
+    if os.environ.get("CORTEX_URL"):
+        return os.environ["CORTEX_URL"].rstrip("/")
+    host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host
+    return f"http://{host}:{settings.http_port}"
+
+
+def default_token(settings: Settings) -> tuple[str, str]:
+    """The token and where it came from, for messages: CORTEX_TOKEN, then the data dir."""
+    if os.environ.get("CORTEX_TOKEN"):
+        return os.environ["CORTEX_TOKEN"], "CORTEX_TOKEN"
+    if settings.admin_token:
+        return settings.admin_token, "CORTEX_ADMIN_TOKEN"
+    path: Path = settings.admin_token_file
+    if path.exists():
+        return path.read_text().strip(), str(path)
+    return "", ""
+
+
+class GatewayClient:
+    def __init__(self, base_url: str, token: str, token_source: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url
+        self._token_source = token_source
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            reply = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            raise CliError(
+                f"cannot reach the gateway at {self.base_url}: is `cortex up` running? "
+                "(set CORTEX_URL for another address)"
+            ) from None
+        except httpx.TimeoutException:
+            raise CliError(f"the gateway at {self.base_url} did not answer in time") from None
+        if reply.status_code == 401:
+            where = (
+                f" (token from {self._token_source})"
+                if self._token_source
+                else "; set CORTEX_TOKEN or run `cortex up` in this directory"
+            )
+            raise CliError(f"the gateway refused the token{where}: {_detail(reply)}")
+        if reply.status_code >= 400:
+            raise CliError(_problem_text(reply))
+        if not reply.content:
+            return None
+        return reply.json()
+
+    def get(self, path: str, **params: Any) -> Any:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self.request("GET", path, params=clean)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _detail(reply: httpx.Response) -> str:
+    try:
+        body = reply.json()
+    except ValueError:
+        return reply.text.strip() or reply.reason_phrase
+    return str(body.get("detail") or body) if isinstance(body, dict) else str(body)
+
+
+def _problem_text(reply: httpx.Response) -> str:
+    text = f"{reply.status_code} {reply.reason_phrase}: {_detail(reply)}"
+    try:
+        errors = reply.json().get("errors") or []
+    except (ValueError, AttributeError):
+        errors = []
+    for item in errors:
+        text += f"\n  {item.get('field')}: {item.get('message')}"
+    return text

@@ -1,0 +1,171 @@
+"""`cortex`: run the platform and drive it from a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+import click
+
+from cortex.cli.client import CliError, GatewayClient, default_token, default_url
+from cortex.cli.output import print_json, print_table
+from cortex.kernel import __version__
+from cortex.kernel.errors import CortexError
+from cortex.kernel.settings import Settings, SettingsError, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise CliError(str(exc), exit_code=2) from None
+
+
+def friendly(fn: F) -> F:
+    """Errors end as one `error:` line and an exit status, never a traceback."""
+
+    @wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CliError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except CortexError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(1)
+
+    return cast(F, run)
+
+
+def gateway() -> GatewayClient:
+    settings = settings_or_exit()
+    token, source = default_token(settings)
+    return GatewayClient(default_url(settings), token, source)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cortex")
+def cli() -> None:
+    """CodeValdCortex: run fleets of AI agents and make them work together."""
+
+
+@cli.command()
+@friendly
+def up() -> None:
+    """Run the whole platform on this machine (NATS, services, gateway, agent hosts).
+
+    Configured by CORTEX_* variables: CORTEX_DATA_DIR (./.cortex), CORTEX_HTTP_PORT (8080),
+    CORTEX_NATS_PORT (4222) or CORTEX_NATS_URL, CORTEX_ADMIN_TOKEN, CORTEX_STORE.
+    """
+    from cortex.embedded.up import UpError, run_up
+
+    settings = settings_or_exit()
+    try:
+        code = asyncio.run(run_up(settings, sys.stdout))
+    except UpError as exc:
+        raise CliError(str(exc)) from None
+    sys.exit(code)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+@friendly
+def status(as_json: bool) -> None:
+    """Services, their instances, NATS and the event stores, as the gateway sees them."""
+    data = gateway().get("/api/v1/status")
+    if as_json:
+        print_json(data)
+        return
+    nats = data["nats"]
+    click.echo(f"CodeValdCortex {data['version']}")
+    click.echo(
+        f"NATS: {nats.get('url')} (server {nats.get('server_version')}, "
+        f"JetStream {'on' if nats.get('jetstream') else 'off'})"
+    )
+    print_table(
+        "Services",
+        ["NAME", "INSTANCES", "VERSIONS", "ENDPOINTS"],
+        [
+            (s["name"], len(s["instances"]), ", ".join(s["versions"]), len(s["endpoints"]))
+            for s in data["services"]
+        ],
+    )
+    if data["stores"]:
+        print_table(
+            "Event stores",
+            ["SERVICE", "KIND", "LOCATION"],
+            [(s["service"], s["kind"], s["location"]) for s in data["stores"]],
+        )
+    if nats.get("streams"):
+        print_table(
+            "Streams",
+            ["NAME", "MESSAGES", "BYTES", "CONSUMERS"],
+            [(s["name"], s["messages"], s["bytes"], s["consumers"]) for s in nats["streams"]],
+        )
+
+
+@cli.group()
+def tokens() -> None:
+    """API tokens for the gateway (kept, hashed, in the data dir's tokens.json)."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "operator", "admin"]),
+    default="viewer",
+    show_default=True,
+)
+@friendly
+def tokens_create(name: str, role: str) -> None:
+    """Create a token; it is printed once and cannot be shown again."""
+    from cortex.kernel.tokens import create_token
+
+    settings = settings_or_exit()
+    token = create_token(settings.effective_tokens_file, name, role)  # type: ignore[arg-type]
+    click.echo(token)
+
+
+@tokens.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def tokens_list(as_json: bool) -> None:
+    """The tokens of the tokens file (names and roles, never the tokens)."""
+    import msgspec
+
+    from cortex.kernel.tokens import read_tokens_file
+
+    records = read_tokens_file(settings_or_exit().effective_tokens_file).tokens
+    if as_json:
+        print_json(msgspec.to_builtins(records))
+        return
+    print_table(
+        None, ["NAME", "ROLE", "CREATED"], [(t.name, t.role, t.created_at) for t in records]
+    )
+
+
+@tokens.command("revoke")
+@click.argument("name")
+@friendly
+def tokens_revoke(name: str) -> None:
+    """Remove a token; the gateway refuses it from its next request on."""
+    from cortex.kernel.tokens import revoke_token
+
+    if not revoke_token(settings_or_exit().effective_tokens_file, name):
+        raise CliError(f"no token named {name!r}")
+    click.echo(f"revoked {name}")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

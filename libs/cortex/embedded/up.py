@@ -1,0 +1,325 @@
+"""`cortex up`: the whole platform on one machine, on the embedded defaults.
+
+nats-server from the wheel (JetStream, store under the data dir), every service that is
+installed, the gateway and the agent hosts, supervised; SQLite event stores under the data dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import importlib.util
+import os
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from cortex.contracts.subjects import SERVICES
+from cortex.embedded.natsserver import NatsServerConfig, NatsServerNotFound
+from cortex.embedded.supervisor import ChildSpec, Supervisor
+from cortex.kernel import __version__
+from cortex.kernel.settings import Settings, redact_url
+from cortex.kernel.tokens import generate_token, write_private
+
+
+class UpError(RuntimeError):
+    """A reason `cortex up` cannot start, worded for the user."""
+
+
+def _runnable(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(f"{package}.__main__") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def installed_services() -> list[str]:
+    return [s for s in SERVICES if _runnable(f"cortex.{s}")]
+
+
+def host_count(settings: Settings) -> int:
+    # Agent hosts arrive with the lifecycle service; until then there is nothing to host.
+    if not _runnable("cortex.host"):
+        return 0
+    return int(os.environ.get("CORTEX_HOSTS", "1") or "1")
+
+
+def prepare_data_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UpError(
+            f"the data dir {path} is not writable ({exc.strerror or exc}); "
+            "set CORTEX_DATA_DIR to a directory you can write"
+        ) from None
+    return path.resolve()
+
+
+@contextlib.contextmanager
+def data_dir_lock(data_dir: Path) -> Iterator[None]:
+    """One `cortex up` per data dir: two would fight over the same stores."""
+    lock_path = data_dir / "cortex.lock"
+    fh = lock_path.open("a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        owner = fh.read().strip() or "unknown"
+        fh.close()
+        raise UpError(
+            f"another `cortex up` (pid {owner}) is using the data dir {data_dir}; stop it "
+            "first or set CORTEX_DATA_DIR"
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    try:
+        yield
+    finally:
+        fh.close()
+
+
+def admin_token(settings: Settings, data_dir: Path) -> tuple[str, str]:
+    """The admin token and where it came from: the environment, the data dir, or new."""
+    if settings.admin_token:
+        return settings.admin_token, "from CORTEX_ADMIN_TOKEN"
+    path = data_dir / "admin.token"
+    if path.exists() and path.read_text().strip():
+        return path.read_text().strip(), f"from {path}"
+    token = generate_token()
+    write_private(path, token + "\n")
+    return token, f"new, saved to {path} (mode 0600)"
+
+
+def check_port(host: str, port: int, what: str, variable: str) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise UpError(
+                f"{what} port {host}:{port} is not free ({exc.strerror}); another program "
+                f"(or another `cortex up`) uses it: set {variable} to another port"
+            ) from None
+
+
+async def tcp_open(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return False
+    writer.close()
+    return True
+
+
+def child_env(
+    settings: Settings, data_dir: Path, nats_url: str, token: str, fmt: str
+) -> dict[str, str]:
+    return {
+        "CORTEX_DATA_DIR": str(data_dir),
+        "CORTEX_NATS_URL": nats_url,
+        "CORTEX_NATS_PREFIX": settings.nats_prefix,
+        "CORTEX_STORE": settings.store or f"sqlite:///{data_dir / 'store'}",
+        "CORTEX_ADMIN_TOKEN": token,
+        "CORTEX_ADMIN_PORT": "0",
+        "CORTEX_LOG_FORMAT": fmt,
+        "CORTEX_LOG_LEVEL": settings.log_level,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+async def run_up(settings: Settings, out: TextIO) -> int:
+    data_dir = prepare_data_dir(settings.data_path)
+    with data_dir_lock(data_dir):
+        return await _run(settings, data_dir, out)
+
+
+async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
+    token, token_source = admin_token(settings, data_dir)
+    check_port(settings.http_host, settings.http_port, "the HTTP", "CORTEX_HTTP_PORT")
+    start_nats = not settings.nats_url
+    if start_nats:
+        check_port("127.0.0.1", settings.nats_port, "the NATS", "CORTEX_NATS_PORT")
+        if settings.nats_monitor_port:
+            check_port(
+                "127.0.0.1",
+                settings.nats_monitor_port,
+                "the NATS monitoring",
+                "CORTEX_NATS_MONITOR_PORT",
+            )
+    nats_url = settings.effective_nats_url
+    fmt = (
+        settings.log_format
+        if settings.log_format != "auto"
+        else ("console" if out.isatty() else "json")
+    )
+    env = child_env(settings, data_dir, nats_url, token, fmt)
+    python = sys.executable
+    http_url = f"http://{settings.http_host}:{settings.http_port}"
+    services = installed_services()
+    hosts = host_count(settings)
+
+    sup = Supervisor(data_dir / "logs", out, grace=settings.shutdown_grace, echo=echo_line)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals > 1:
+            sup.say("cortex up: second interrupt; killing everything now")
+            sup.kill_all()
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+
+    sup.say(f"CodeValdCortex {__version__}: starting the platform (data dir {data_dir})")
+    try:
+        if start_nats:
+            conf = NatsServerConfig(
+                store_dir=data_dir / "nats",
+                port=settings.nats_port,
+                monitor_port=settings.nats_monitor_port,
+            )
+            config_file = conf.write(data_dir / "nats" / "nats.conf")
+            await sup.start(
+                ChildSpec(
+                    name="nats",
+                    argv=conf.argv(config_file),
+                    ready=lambda: tcp_open("127.0.0.1", settings.nats_port),
+                )
+            )
+        for service in services:
+            await sup.start(
+                ChildSpec(name=service, argv=[python, "-m", f"cortex.{service}"], env=env)
+            )
+        await sup.start(
+            ChildSpec(
+                name="gateway",
+                argv=[python, "-m", "cortex.gateway"],
+                env={
+                    **env,
+                    "CORTEX_HTTP_HOST": settings.http_host,
+                    "CORTEX_HTTP_PORT": str(settings.http_port),
+                },
+                ready=lambda: _gateway_ready(http_url),
+            )
+        )
+        for n in range(hosts):
+            await sup.start(
+                ChildSpec(
+                    name=f"host-{n + 1}",
+                    argv=[python, "-m", "cortex.host"],
+                    env={**env, "CORTEX_HOST_NAME": f"host-{n + 1}"},
+                )
+            )
+        await _wait_for_services(http_url, token, [*services, "gateway"], stop)
+    except (UpError, RuntimeError, NatsServerNotFound) as exc:
+        sup.say(f"cortex up: {exc}")
+        await sup.stop()
+        return 1
+
+    if not stop.is_set():
+        sup.say(
+            banner(
+                settings,
+                data_dir=data_dir,
+                http_url=http_url,
+                nats_url=nats_url,
+                token=token,
+                token_source=token_source,
+                services=services,
+                hosts=hosts,
+                started_nats=start_nats,
+            )
+        )
+        await stop.wait()
+    sup.say("cortex up: stopping (gateway, services, then NATS)...")
+    await sup.stop()
+    sup.say("cortex up: stopped")
+    return 0
+
+
+def echo_line(child: str, line: str) -> bool:
+    """What reaches the terminal: everything the platform's processes log, but only
+    nats-server's warnings and errors (its full log is in the data dir's logs/nats.log)."""
+    if child != "nats":
+        return True
+    return any(level in line for level in ("[WRN]", "[ERR]", "[FTL]"))
+
+
+async def _gateway_ready(http_url: str) -> bool:
+    async with httpx.AsyncClient(timeout=1.0) as client:
+        return (await client.get(f"{http_url}/ready")).status_code == 200
+
+
+async def _wait_for_services(
+    http_url: str, token: str, names: list[str], stop: asyncio.Event, timeout: float = 60.0
+) -> None:
+    """Until `/api/v1/status` lists every service we started, so 'Ready' means ready."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with httpx.AsyncClient(
+        timeout=3.0, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        while loop.time() < deadline and not stop.is_set():
+            with contextlib.suppress(httpx.HTTPError):
+                reply = await client.get(f"{http_url}/api/v1/status")
+                if reply.status_code == 200:
+                    seen = {s["name"] for s in reply.json()["services"]}
+                    if set(names) <= seen:
+                        return
+            await asyncio.sleep(0.2)
+    if not stop.is_set():
+        raise UpError(
+            f"the services did not all come up within {timeout:g}s; see the logs under the data dir"
+        )
+
+
+def banner(
+    settings: Settings,
+    *,
+    data_dir: Path,
+    http_url: str,
+    nats_url: str,
+    token: str,
+    token_source: str,
+    services: list[str],
+    hosts: int,
+    started_nats: bool,
+) -> str:
+    token_file = data_dir / "admin.token"
+    store = redact_url(settings.store) if settings.store else f"sqlite:///{data_dir / 'store'}"
+    lines = [
+        "",
+        f"CodeValdCortex {__version__} is up.",
+        "",
+        f"  API          {http_url}/api/v1   (OpenAPI: {http_url}/api/v1/openapi.json)",
+        f"  admin token  {token}",
+        f"               {token_source}",
+        f"  NATS         {redact_url(nats_url)}"
+        + ("   (embedded nats-server, JetStream)" if started_nats else "   (external)"),
+        f"  event store  {store}",
+        f"  services     {', '.join([*services, 'gateway']) or 'gateway'}"
+        + (f"; {hosts} agent host(s)" if hosts else ""),
+        f"  data dir     {data_dir}   (logs in {data_dir / 'logs'})",
+        "",
+        "Try:",
+        f"  curl {http_url}/api/v1/health",
+        f'  curl -H "Authorization: Bearer $(cat {token_file})" {http_url}/api/v1/status',
+        "  .venv/bin/cortex status",
+        "",
+        "Ctrl-C stops everything.",
+    ]
+    return "\n".join(lines)

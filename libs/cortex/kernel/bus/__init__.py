@@ -1,0 +1,1 @@
+"""The NATS bus: connections, JetStream streams, event publishing and durable consumers."""

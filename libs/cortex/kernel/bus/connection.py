@@ -1,0 +1,82 @@
+"""Connecting to NATS the way a long-lived platform process must.
+
+Reconnects forever (a service outlives a nats-server restart), keeps trying the first connect
+until the server appears (children of `cortex up` may start before it), and reports its state
+to a callback so that `/ready` can follow it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+
+import nats
+from nats.aio.client import Client as NATS
+from prometheus_client import Counter, Gauge
+
+from cortex.kernel.logging import get_logger
+from cortex.kernel.settings import Settings, redact_url
+
+log = get_logger()
+
+CONNECTED = Gauge("cortex_nats_connected", "1 while this process is connected to NATS")
+RECONNECTS = Counter("cortex_nats_reconnects_total", "Reconnections to NATS after a loss")
+
+
+async def connect(
+    settings: Settings,
+    name: str,
+    *,
+    on_state: Callable[[bool], None] | None = None,
+    first_connect_timeout: float | None = None,
+) -> NATS:
+    """Connect as `name`. Keeps retrying the first connection with backoff until
+    `first_connect_timeout` (forever if None); raises the last error after it."""
+    url = settings.effective_nats_url
+
+    def report(state: bool) -> None:
+        CONNECTED.set(1 if state else 0)
+        if on_state:
+            on_state(state)
+
+    async def disconnected() -> None:
+        log.warning("nats disconnected", url=redact_url(url))
+        report(False)
+
+    async def reconnected() -> None:
+        RECONNECTS.inc()
+        log.info("nats reconnected", url=redact_url(url))
+        report(True)
+
+    async def error(exc: Exception) -> None:
+        log.debug("nats error", error=str(exc))
+
+    loop = asyncio.get_running_loop()
+    deadline = None if first_connect_timeout is None else loop.time() + first_connect_timeout
+    delay = 0.1
+    while True:
+        try:
+            nc = await nats.connect(
+                servers=[url],
+                name=name,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=1,
+                connect_timeout=2,
+                ping_interval=10,
+                max_outstanding_pings=3,
+                user_credentials=settings.nats_creds or None,
+                disconnected_cb=disconnected,
+                reconnected_cb=reconnected,
+                error_cb=error,
+            )
+        except Exception as exc:  # nats raises a zoo of types for "not there yet"
+            if deadline is not None and loop.time() + delay > deadline:
+                raise
+            log.info("waiting for nats", url=redact_url(url), error=str(exc) or type(exc).__name__)
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 2.0)
+            continue
+        report(True)
+        return nc

@@ -1,0 +1,136 @@
+"""The outbox relay: every appended event reaches `CORTEX_EVENTS`, once.
+
+The event store is the outbox. The relay keeps a checkpoint (the position of the last event
+JetStream acknowledged) in the store's meta area and publishes everything after it, in commit
+order, with `Nats-Msg-Id: <event_id>`. After a crash between an append and its publish, the next
+start finds the event after the checkpoint and publishes it; an event that was published but
+not yet checkpointed is published again and dropped by JetStream's duplicate window.
+Normal operation uses the same path: a service `kick()`s the relay after each append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import msgspec
+from nats.js.client import JetStreamContext
+from prometheus_client import Counter, Gauge
+
+from cortex.contracts import headers
+from cortex.contracts.events import EventEnvelope
+from cortex.contracts.subjects import Subjects
+from cortex.kernel.logging import get_logger
+from cortex.kernel.store.port import EventStore
+
+log = get_logger()
+
+PUBLISHED = Counter(
+    "cortex_relay_published_events_total", "Events the outbox relay published", ["service"]
+)
+LAG = Gauge(
+    "cortex_relay_lag_events", "Events appended but not yet acknowledged by JetStream", ["service"]
+)
+
+CHECKPOINT_KEY = "relay:checkpoint"
+
+
+def event_headers(event: EventEnvelope) -> dict[str, str]:
+    out = {
+        headers.MSG_ID: event.event_id,
+        headers.EVENT_TYPE: event.type,
+        headers.STREAM_ID: event.stream_id,
+    }
+    if event.correlation_id:
+        out[headers.CORRELATION_ID] = event.correlation_id
+    return out
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        store: EventStore,
+        js: JetStreamContext,
+        subjects: Subjects,
+        service: str,
+        *,
+        batch_size: int = 256,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._js = js
+        self._subjects = subjects
+        self._service = service
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self.checkpoint = 0
+
+    async def start(self) -> None:
+        raw = await self._store.get_meta(CHECKPOINT_KEY)
+        self.checkpoint = int(raw) if raw else 0
+        self._task = asyncio.create_task(self._loop(), name=f"relay-{self._service}")
+
+    def kick(self) -> None:
+        """Publish soon: something was appended."""
+        self._wake.set()
+
+    async def flush(self) -> int:
+        """Publish everything appended so far; returns how many events went out."""
+        async with self._lock:
+            sent = 0
+            while True:
+                batch = await self._store.read_all(self.checkpoint, self._batch_size)
+                if not batch:
+                    LAG.labels(self._service).set(0)
+                    return sent
+                await asyncio.gather(*(self._publish(event) for event in batch))
+                self.checkpoint = batch[-1].position
+                await self._store.put_meta(CHECKPOINT_KEY, str(self.checkpoint).encode())
+                PUBLISHED.labels(self._service).inc(len(batch))
+                sent += len(batch)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        try:
+            await asyncio.wait_for(self.flush(), timeout=5)
+        except Exception as exc:
+            # Nothing is lost: the next start publishes whatever is after the checkpoint.
+            log.warning("relay not flushed at stop", error=str(exc) or type(exc).__name__)
+
+    async def _publish(self, event: EventEnvelope) -> None:
+        await self._js.publish(
+            self._subjects.event(self._service, event.type),
+            msgspec.json.encode(event),
+            headers=event_headers(event),
+            timeout=5,
+        )
+
+    async def _loop(self) -> None:
+        backoff = 0.2
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    last = await self._store.last_position()
+                    LAG.labels(self._service).set(max(0, last - self.checkpoint))
+                log.warning(
+                    "relay publish failed; retrying",
+                    error=str(exc) or type(exc).__name__,
+                    retry_in=backoff,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self._wake.set()

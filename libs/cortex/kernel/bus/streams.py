@@ -1,0 +1,50 @@
+"""Create or update the platform's JetStream streams, idempotently, at every start."""
+
+from __future__ import annotations
+
+from nats.js.api import StorageType, StreamConfig
+from nats.js.client import JetStreamContext
+from nats.js.errors import BadRequestError, NotFoundError
+
+from cortex.contracts.subjects import StreamSpec, Subjects
+from cortex.kernel.logging import get_logger
+
+log = get_logger()
+
+
+def stream_config(spec: StreamSpec) -> StreamConfig:
+    return StreamConfig(
+        name=spec.name,
+        description=spec.description,
+        subjects=list(spec.subjects),
+        storage=StorageType.FILE if spec.storage == "file" else StorageType.MEMORY,
+        max_age=spec.max_age_seconds or None,
+        max_bytes=spec.max_bytes,
+        duplicate_window=spec.duplicate_window_seconds,
+    )
+
+
+async def ensure_streams(js: JetStreamContext, subjects: Subjects) -> None:
+    """Every stream of `subjects.streams()` exists with its current configuration."""
+    for spec in subjects.streams():
+        config = stream_config(spec)
+        try:
+            info = await js.stream_info(spec.name)
+        except NotFoundError:
+            try:
+                await js.add_stream(config)
+                log.info("stream created", stream=spec.name)
+            except BadRequestError:
+                # Another process created it between our look and our add: update instead.
+                await js.update_stream(config)
+            continue
+        current = info.config
+        if (
+            sorted(current.subjects or []) != sorted(config.subjects or [])
+            or (current.max_age or 0) != (config.max_age or 0)
+            or (current.max_bytes or -1) != (config.max_bytes or -1)
+            or (current.duplicate_window or 0) != (config.duplicate_window or 0)
+            or current.description != config.description
+        ):
+            await js.update_stream(config)
+            log.info("stream updated", stream=spec.name)

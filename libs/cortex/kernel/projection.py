@@ -1,0 +1,165 @@
+"""Read models fed by events, with a checkpoint, caught up at start and rebuildable.
+
+A projection holds its read model in memory (queries are dictionary lookups) and is persisted as
+a snapshot in the event store's meta area, stamped with the position it reflects and the
+projection's `version`. At start the runner restores the snapshot and reads the events after it;
+a snapshot of another `version` is thrown away and the model rebuilt from position 0, which is
+why a change to a read model's shape never needs a data migration. `rebuild()` does the same on
+demand and must give a read model identical to the one built incrementally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Generic, Protocol, TypeVar
+
+import msgspec
+from prometheus_client import Gauge
+
+from cortex.contracts.events import EventEnvelope
+from cortex.kernel.logging import get_logger
+from cortex.kernel.store.port import EventStore
+
+log = get_logger()
+
+POSITION = Gauge("cortex_projection_position", "Last event position applied", ["projection"])
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+class Projection(Protocol):
+    name: str
+    version: int
+    """Bump when the read model's shape or meaning changes: old snapshots are then rebuilt."""
+
+    def apply(self, event: EventEnvelope) -> None:
+        """Fold one event in. Must be deterministic and must ignore event types it does not know."""
+        ...
+
+    def snapshot(self) -> bytes: ...
+
+    def restore(self, data: bytes) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+class StructProjection(Generic[S]):
+    """A projection whose whole read model is one msgspec Struct, snapshotted as MessagePack."""
+
+    name: str
+    version: int = 1
+    model_type: type[S]
+
+    def __init__(self) -> None:
+        self.model: S = self.model_type()
+
+    def apply(self, event: EventEnvelope) -> None:
+        raise NotImplementedError
+
+    def snapshot(self) -> bytes:
+        return msgspec.msgpack.encode(self.model)
+
+    def restore(self, data: bytes) -> None:
+        self.model = msgspec.msgpack.decode(data, type=self.model_type)
+
+    def reset(self) -> None:
+        self.model = self.model_type()
+
+
+class _Snapshot(msgspec.Struct, frozen=True):
+    version: int
+    position: int
+    data: bytes
+
+
+class ProjectionRunner:
+    """Keeps a set of projections caught up with one event store."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        projections: Sequence[Projection],
+        *,
+        batch_size: int = 1000,
+        snapshot_every: int = 5000,
+    ) -> None:
+        self._store = store
+        self._projections = list(projections)
+        self._positions = {p.name: 0 for p in self._projections}
+        self._batch_size = batch_size
+        self._snapshot_every = snapshot_every
+        self._since_snapshot = 0
+        self._lock = asyncio.Lock()
+        self.caught_up = False
+
+    @property
+    def position(self) -> int:
+        return min(self._positions.values(), default=0)
+
+    async def start(self) -> None:
+        for projection in self._projections:
+            raw = await self._store.get_meta(_key(projection))
+            if raw is None:
+                continue
+            snap = msgspec.msgpack.decode(raw, type=_Snapshot)
+            if snap.version != projection.version:
+                log.info(
+                    "projection changed shape; rebuilding",
+                    projection=projection.name,
+                    snapshot_version=snap.version,
+                    version=projection.version,
+                )
+                continue
+            projection.restore(snap.data)
+            self._positions[projection.name] = snap.position
+        await self.catch_up()
+        self.caught_up = True
+
+    async def catch_up(self) -> int:
+        """Apply every event not yet applied; returns the position reached."""
+        async with self._lock:
+            while True:
+                start = self.position
+                batch = await self._store.read_all(start, self._batch_size)
+                if not batch:
+                    break
+                for projection in self._projections:
+                    mine = self._positions[projection.name]
+                    for event in batch:
+                        if event.position > mine:
+                            projection.apply(event)
+                    self._positions[projection.name] = batch[-1].position
+                    POSITION.labels(projection.name).set(batch[-1].position)
+                self._since_snapshot += len(batch)
+            if self._since_snapshot >= self._snapshot_every:
+                await self._save()
+            return self.position
+
+    async def save(self) -> None:
+        """Persist every projection's snapshot (at stop, and every `snapshot_every` events)."""
+        async with self._lock:
+            await self._save()
+
+    async def rebuild(self) -> int:
+        """Drop every read model and replay from position 0; returns the position reached."""
+        async with self._lock:
+            for projection in self._projections:
+                projection.reset()
+                self._positions[projection.name] = 0
+                await self._store.delete_meta(_key(projection))
+        position = await self.catch_up()
+        await self.save()
+        return position
+
+    async def _save(self) -> None:
+        for projection in self._projections:
+            snap = _Snapshot(
+                projection.version, self._positions[projection.name], projection.snapshot()
+            )
+            await self._store.put_meta(_key(projection), msgspec.msgpack.encode(snap))
+        self._since_snapshot = 0
+
+
+def _key(projection: Projection) -> str:
+    return f"projection:{projection.name}"

@@ -1,0 +1,117 @@
+"""One settings object for every process, read from `CORTEX_*` environment variables.
+
+Defaults make `cortex up` work with nothing set. Secrets (tokens, store credentials) come only
+from the environment or files and never appear in `redacted()`, which is what gets logged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+ENV_PREFIX = "CORTEX_"
+
+
+class SettingsError(ValueError):
+    """A `CORTEX_*` variable has a value the platform cannot use; the message names it."""
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    data_dir: str = ".cortex"
+    """Where `cortex up` keeps the NATS store, the event stores and the admin token."""
+    nats_url: str = ""
+    """An existing NATS to use. Empty: `cortex up` starts nats-server on `nats_port`."""
+    nats_port: Port = 4222
+    nats_monitor_port: Port = 8222
+    nats_prefix: str = "cortex"
+    """Root token of every subject and stream; a second prefix is a separate platform."""
+    nats_creds: str = ""
+    """Path of a NATS credentials file, if the server asks for one."""
+    store: str = ""
+    """Event store URL: `sqlite:///dir` (a file per service) or `arangodb://user:pw@host:8529/db`.
+    Empty: `sqlite:///<data_dir>/store`."""
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    """FULL survives power loss; NORMAL survives a process crash and appends faster."""
+    http_host: str = "127.0.0.1"
+    http_port: Port = 8080
+    admin_host: str = "127.0.0.1"
+    admin_port: Port = 0
+    """Port of this process's `/health`, `/ready`, `/metrics`; 0 picks a free one."""
+    admin_token: str = ""
+    tokens_file: str = ""
+    """API tokens besides the admin token. Empty: `<data_dir>/tokens.json`."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    request_timeout: Seconds = 5.0
+    """How long the gateway and the CLI wait for a service's reply."""
+    shutdown_grace: Seconds = 10.0
+    """How long a stopping process lets in-flight work finish."""
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def effective_nats_url(self) -> str:
+        return self.nats_url or f"nats://127.0.0.1:{self.nats_port}"
+
+    @property
+    def effective_store(self) -> str:
+        return self.store or f"sqlite:///{(self.data_path / 'store').resolve()}"
+
+    @property
+    def effective_tokens_file(self) -> Path:
+        return Path(self.tokens_file) if self.tokens_file else self.data_path / "tokens.json"
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.data_path / "admin.token"
+
+    def redacted(self) -> dict[str, object]:
+        """The settings as they may be logged: tokens hidden, URL passwords removed."""
+        out = msgspec.to_builtins(self)
+        out["admin_token"] = "***" if self.admin_token else ""
+        out["store"] = redact_url(self.store)
+        out["nats_url"] = redact_url(self.nats_url)
+        return dict(out)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read `CORTEX_*` variables; `overrides` (already typed) win over the environment."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, object] = {
+        key[len(ENV_PREFIX) :].lower(): value
+        for key, value in env.items()
+        if key.startswith(ENV_PREFIX)
+        and key[len(ENV_PREFIX) :].lower() in Settings.__struct_fields__
+    }
+    raw.update(overrides)
+    if isinstance(raw.get("log_level"), str):
+        raw["log_level"] = str(raw["log_level"]).lower()
+    if isinstance(raw.get("sqlite_synchronous"), str):
+        raw["sqlite_synchronous"] = str(raw["sqlite_synchronous"]).upper()
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        message, _, path = str(exc).rpartition(" - at `$.")
+        name = ENV_PREFIX + path.rstrip("`").upper() if path else "CORTEX_*"
+        raise SettingsError(f"{name}: {message or exc}") from None
+
+
+def redact_url(url: str) -> str:
+    """`arangodb://root:secret@db:8529/cortex` -> `arangodb://root:***@db:8529/cortex`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))

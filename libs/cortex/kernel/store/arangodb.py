@@ -1,0 +1,252 @@
+"""ArangoDB adapter: the production event store (python-arango).
+
+One database (the URL's path), two collections per service: `<service>_events` and
+`<service>_meta`. A unique persistent index on (stream_id, version) refuses a second event at a
+version; a unique index on `position` does the same for the commit order. An append is one
+stream transaction that holds the meta collection exclusively: it reads the stream's version
+and the position counter, inserts the events and moves the counter, so positions are handed out
+in commit order and `read_all` never sees a gap fill in later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import msgspec
+from arango import ArangoClient  # type: ignore[attr-defined]
+from arango.exceptions import ArangoError, ArangoServerError
+
+from cortex.contracts.events import EventEnvelope
+from cortex.kernel.errors import CortexError, Invalid, Unavailable
+from cortex.kernel.settings import redact_url
+from cortex.kernel.store.port import ConcurrencyError, NewEvent, check_append
+
+T = TypeVar("T")
+
+UNIQUE_CONSTRAINT_VIOLATED = 1210
+_POSITION_KEY = "_position"
+
+
+class ArangoEventStore:
+    kind = "arangodb"
+
+    def __init__(self, url: str, service: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("arangodb", "arangodbs"):
+            raise Invalid.field("store", f"not an ArangoDB URL: {redact_url(url)}")
+        database = parts.path.strip("/")
+        if not database:
+            raise Invalid.field("store", "an ArangoDB URL names its database: .../<database>")
+        scheme = "https" if parts.scheme == "arangodbs" else "http"
+        self._hosts = f"{scheme}://{parts.hostname}:{parts.port or 8529}"
+        self._username = unquote(parts.username or "root")
+        self._password = unquote(parts.password or "")
+        self._database = database
+        self._events = f"{service}_events"
+        self._meta = f"{service}_meta"
+        self.location = f"{redact_url(url)}#{self._events}"
+        self._client = ArangoClient(hosts=self._hosts, request_timeout=30)
+        self._db: Any = None
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="arango-store")
+
+    @classmethod
+    async def open(cls, url: str, service: str) -> ArangoEventStore:
+        store = cls(url, service)
+        await store._run(store._setup)
+        return store
+
+    # --- the port ------------------------------------------------------------------------
+
+    async def append(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
+    ) -> int:
+        check_append(stream_id, events, expected_version)
+        return await self._run(lambda: self._append(stream_id, events, expected_version))
+
+    async def read(self, stream_id: str, from_version: int = 1) -> list[EventEnvelope]:
+        return await self._run(
+            lambda: self._query(
+                "FOR e IN @@c FILTER e.stream_id == @s AND e.version >= @v SORT e.version RETURN e",
+                {"@c": self._events, "s": stream_id, "v": from_version},
+            )
+        )
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[EventEnvelope]:
+        return await self._run(
+            lambda: self._query(
+                "FOR e IN @@c FILTER e.position > @p SORT e.position LIMIT @l RETURN e",
+                {"@c": self._events, "p": after_position, "l": limit},
+            )
+        )
+
+    async def last_position(self) -> int:
+        def query() -> int:
+            doc = self._db.collection(self._meta).get(_POSITION_KEY)
+            return int(doc["value"]) if doc else 0
+
+        return await self._run(query)
+
+    async def get_meta(self, key: str) -> bytes | None:
+        def query() -> bytes | None:
+            doc = self._db.collection(self._meta).get(_meta_key(key))
+            return bytes.fromhex(doc["value"]) if doc else None
+
+        return await self._run(query)
+
+    async def put_meta(self, key: str, value: bytes) -> None:
+        await self._run(
+            lambda: self._db.collection(self._meta).insert(
+                {"_key": _meta_key(key), "value": value.hex()}, overwrite=True, silent=True
+            )
+        )
+
+    async def delete_meta(self, key: str) -> None:
+        await self._run(
+            lambda: self._db.collection(self._meta).delete(
+                _meta_key(key), ignore_missing=True, silent=True
+            )
+        )
+
+    async def close(self) -> None:
+        await self._run(self._client.close)
+        self._executor.shutdown(wait=True)
+
+    # --- on worker threads ---------------------------------------------------------------
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        except CortexError:
+            raise
+        except (ArangoError, OSError) as exc:
+            raise Unavailable(f"event store {self.location}: {exc}") from exc
+
+    def _setup(self) -> None:
+        system = self._client.db("_system", username=self._username, password=self._password)
+        try:
+            if not system.has_database(self._database):
+                system.create_database(self._database)
+        except ArangoServerError:
+            pass  # a user without rights on _system: the database must exist already
+        db = self._client.db(self._database, username=self._username, password=self._password)
+        for name in (self._events, self._meta):
+            if not db.has_collection(name):
+                try:
+                    db.create_collection(name)
+                except ArangoServerError as exc:
+                    if not db.has_collection(name):  # another replica won the race
+                        raise Unavailable(f"cannot create collection {name}: {exc}") from exc
+        events = db.collection(self._events)
+        events.add_index(
+            {
+                "type": "persistent",
+                "fields": ["stream_id", "version"],
+                "unique": True,
+                "name": "stream_version",
+            }
+        )
+        events.add_index(
+            {"type": "persistent", "fields": ["position"], "unique": True, "name": "position"}
+        )
+        self._db = db
+
+    def _append(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
+    ) -> int:
+        txn = self._db.begin_transaction(
+            read=[self._events],
+            write=[self._events],
+            exclusive=[self._meta],
+            sync=True,
+            lock_timeout=30,
+        )
+        current = 0
+        try:
+            cursor = txn.aql.execute(
+                "FOR e IN @@c FILTER e.stream_id == @s SORT e.version DESC LIMIT 1 "
+                "RETURN e.version",
+                bind_vars={"@c": self._events, "s": stream_id},
+            )
+            current = next(iter(cursor), 0)
+            if expected_version is not None and current != expected_version:
+                raise ConcurrencyError(stream_id, expected_version, current)
+            meta = txn.collection(self._meta)
+            counter = meta.get(_POSITION_KEY)
+            position = int(counter["value"]) if counter else 0
+            txn.collection(self._events).insert_many(
+                [
+                    {
+                        "_key": e.event_id,
+                        "event_id": e.event_id,
+                        "stream_id": stream_id,
+                        "stream_type": e.stream_type,
+                        "version": current + i,
+                        "position": position + i,
+                        "type": e.type,
+                        "data": msgspec.json.decode(e.data),
+                        "occurred_at": e.occurred_at.isoformat(),
+                        "correlation_id": e.correlation_id,
+                        "causation_id": e.causation_id,
+                        "actor": e.actor,
+                        "schema_version": e.schema_version,
+                    }
+                    for i, e in enumerate(events, start=1)
+                ],
+                raise_on_document_error=True,
+            )
+            meta.insert(
+                {"_key": _POSITION_KEY, "value": position + len(events)},
+                overwrite=True,
+                silent=True,
+            )
+            txn.commit_transaction()
+        except ArangoServerError as exc:
+            _abort(txn)
+            if exc.error_code == UNIQUE_CONSTRAINT_VIOLATED:
+                raise ConcurrencyError(stream_id, expected_version or 0, current) from exc
+            raise
+        except BaseException:
+            _abort(txn)
+            raise
+        return current + len(events)
+
+    def _query(self, aql: str, bind_vars: dict[str, Any]) -> list[EventEnvelope]:
+        return [
+            _envelope(doc)
+            for doc in self._db.aql.execute(aql, bind_vars=bind_vars, batch_size=1000)
+        ]
+
+
+def _envelope(doc: dict[str, Any]) -> EventEnvelope:
+    return EventEnvelope(
+        position=doc["position"],
+        event_id=doc["event_id"],
+        stream_id=doc["stream_id"],
+        stream_type=doc["stream_type"],
+        version=doc["version"],
+        type=doc["type"],
+        data=msgspec.Raw(msgspec.json.encode(doc["data"])),
+        occurred_at=datetime.fromisoformat(doc["occurred_at"]),
+        correlation_id=doc.get("correlation_id"),
+        causation_id=doc.get("causation_id"),
+        actor=doc.get("actor"),
+        schema_version=doc.get("schema_version", 1),
+    )
+
+
+def _meta_key(key: str) -> str:
+    # Document keys allow a restricted alphabet; hex keeps any key valid and distinct from
+    # the position counter's key.
+    return "k" + key.encode().hex()
+
+
+def _abort(txn: Any) -> None:
+    # Already aborted by the server, perhaps; the original error is what matters.
+    with contextlib.suppress(ArangoError):
+        txn.abort_transaction()

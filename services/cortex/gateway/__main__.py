@@ -1,0 +1,65 @@
+"""`python -m cortex.gateway`: the HTTP API on `CORTEX_HTTP_HOST:CORTEX_HTTP_PORT`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+import uvicorn
+
+from cortex.gateway.app import create_app
+from cortex.gateway.state import Gateway
+from cortex.kernel.logging import configure_logging, get_logger
+from cortex.kernel.service.admin import AdminServer, EmbeddedServer
+from cortex.kernel.settings import Settings, SettingsError, load_settings
+
+
+async def serve(settings: Settings) -> None:
+    log = get_logger()
+    gateway = Gateway(settings)
+    config = uvicorn.Config(
+        create_app(gateway),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+    )
+    http = EmbeddedServer(config)
+    admin = AdminServer(settings.admin_host, settings.admin_port, gateway.readiness)
+    await admin.start()
+    http_task = await http.start_serving()
+    url = f"http://{settings.http_host}:{http.port}"
+    await gateway.start({"http_url": url, "admin_url": admin.url})
+    log.info("gateway listening", url=url, admin_url=admin.url)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait([waiter, http_task], return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    log.info("gateway stopping")
+    http.should_exit = True
+    await asyncio.gather(http_task, return_exceptions=True)
+    await gateway.stop()
+    await admin.stop()
+
+
+def main() -> None:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"cortex gateway: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging("gateway", settings.log_level, settings.log_format)
+    try:
+        asyncio.run(serve(settings))
+    except OSError as exc:
+        print(f"cortex gateway: {exc.strerror or exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

