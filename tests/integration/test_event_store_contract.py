@@ -16,7 +16,9 @@ from tests.support.race import append_first
 
 
 def event(kind: str = "thing.happened", **data: object) -> NewEvent:
-    return NewEvent(type=kind, stream_type=kind.split(".")[0], data=msgspec.json.encode(data))
+    return NewEvent(
+        type=kind, stream_type=kind.split(".", maxsplit=1)[0], data=msgspec.json.encode(data)
+    )
 
 
 def payload(e: object) -> object:
@@ -25,9 +27,16 @@ def payload(e: object) -> object:
 
 async def test_appended_events_read_back_with_every_field(store: EventStore) -> None:
     at = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
-    first = NewEvent(type="agent.created", stream_type="agent", data=b'{"name": "a1"}',
-                     occurred_at=at, correlation_id="corr-1", causation_id="cause-1",
-                     actor="alice", schema_version=2)
+    first = NewEvent(
+        type="agent.created",
+        stream_type="agent",
+        data=b'{"name": "a1"}',
+        occurred_at=at,
+        correlation_id="corr-1",
+        causation_id="cause-1",
+        actor="alice",
+        schema_version=2,
+    )
     version = await store.append("agent-1", [first, event("agent.scaled", replicas=3)], 0)
     assert version == 2
 
@@ -39,8 +48,11 @@ async def test_appended_events_read_back_with_every_field(store: EventStore) -> 
     assert got[0].type == "agent.created"
     assert payload(got[0]) == {"name": "a1"}
     assert got[0].occurred_at == at
-    assert (got[0].correlation_id, got[0].causation_id, got[0].actor) == ("corr-1", "cause-1",
-                                                                          "alice")
+    assert (got[0].correlation_id, got[0].causation_id, got[0].actor) == (
+        "corr-1",
+        "cause-1",
+        "alice",
+    )
     assert got[0].schema_version == 2
     assert payload(got[1]) == {"replicas": 3}
     assert got[0].position < got[1].position
@@ -92,8 +104,10 @@ def test_two_processes_racing_on_one_stream_exactly_one_wins(
         barrier = ctx.Barrier(2)
         results = ctx.Queue()
         procs = [
-            ctx.Process(target=append_first,
-                        args=(store_url, service_name, f"race-{round_}", barrier, results))
+            ctx.Process(
+                target=append_first,
+                args=(store_url, service_name, f"race-{round_}", barrier, results),
+            )
             for _ in range(2)
         ]
         for p in procs:
@@ -136,7 +150,7 @@ async def test_read_all_is_commit_order_and_resumes_from_any_position(store: Eve
 
 async def test_large_and_unicode_payloads_round_trip_exactly(store: EventStore) -> None:
     big = "x" * (4 * 1024 * 1024)
-    text = "héllo wörld ✓ 日本語 عربى 👩‍🚀 \u0000 \\ \" \n\t"
+    text = 'héllo wörld ✓ 日本語 عربى 👩‍🚀 \u0000 \\ " \n\t'
     await store.append("s-1", [event(big=big), event(text=text, nested={"ü": [text]})], 0)
     got = await store.read("s-1")
     assert payload(got[0]) == {"big": big}

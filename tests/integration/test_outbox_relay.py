@@ -28,9 +28,11 @@ async def nc(make_settings: Callable[..., Settings]) -> AsyncIterator[NATS]:
 async def stream_messages(nc: NATS, subjects: Subjects) -> list[nats.aio.msg.Msg]:
     js = nc.jetstream()
     info = await js.stream_info(subjects.events_stream)
-    return [await js.get_msg(subjects.events_stream, seq)
-            for seq in range(info.state.first_seq, info.state.last_seq + 1)
-            if info.state.messages]
+    return [
+        await js.get_msg(subjects.events_stream, seq)
+        for seq in range(info.state.first_seq, info.state.last_seq + 1)
+        if info.state.messages
+    ]
 
 
 async def test_events_appended_while_no_relay_ran_are_published_on_start_once(
@@ -42,8 +44,10 @@ async def test_events_appended_while_no_relay_ran_are_published_on_start_once(
     store: EventStore = await open_store(f"sqlite:///{tmp_path}/store", "demo")
     try:
         # The service appended, then died before publishing: nothing is on the bus yet.
-        events = [NewEvent(type="agent.created", stream_type="agent",
-                           data=msgspec.json.encode({"n": i})) for i in range(3)]
+        events = [
+            NewEvent(type="agent.created", stream_type="agent", data=msgspec.json.encode({"n": i}))
+            for i in range(3)
+        ]
         await store.append("agent-1", events, 0)
         assert await stream_messages(nc, subjects) == []
 
@@ -84,8 +88,9 @@ async def test_a_kick_publishes_promptly(nc: NATS, prefix: str, tmp_path: object
     await relay.start()
     sub = await nc.subscribe(subjects.events_of("demo"))
     try:
-        await store.append("agent-1", [NewEvent(type="agent.created", stream_type="agent",
-                                                data=b"{}")], 0)
+        await store.append(
+            "agent-1", [NewEvent(type="agent.created", stream_type="agent", data=b"{}")], 0
+        )
         relay.kick()
         msg = await sub.next_msg(timeout=5)
         assert msg.subject == f"{prefix}.evt.demo.agent.created"

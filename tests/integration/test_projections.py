@@ -36,8 +36,11 @@ class CountProjection(StructProjection[Counts]):
 async def append(store: EventStore, n: int, start: int = 0) -> None:
     for i in range(start, start + n):
         kind = "thing.named" if i % 2 else "thing.touched"
-        await store.append(f"thing-{i % 4}", [NewEvent(
-            type=kind, stream_type="thing", data=msgspec.json.encode({"name": f"n{i}"}))], None)
+        await store.append(
+            f"thing-{i % 4}",
+            [NewEvent(type=kind, stream_type="thing", data=msgspec.json.encode({"name": f"n{i}"}))],
+            None,
+        )
 
 
 async def test_catch_up_restart_and_rebuild_give_the_same_read_model(tmp_path: Path) -> None:

@@ -72,7 +72,8 @@ async def test_an_unexpected_failure_never_puts_internals_on_the_wire(
     assert reply.error is not None
     assert reply.error.code == "internal"
     assert "correlation id" in reply.error.message
-    assert msg.headers and msg.headers["Nats-Service-Error-Code"] == "internal"
+    assert msg.headers
+    assert msg.headers["Nats-Service-Error-Code"] == "internal"
 
 
 async def test_idempotency_key_gives_the_first_reply_without_a_second_effect(
@@ -84,9 +85,12 @@ async def test_idempotency_key_gives_the_first_reply_without_a_second_effect(
     assert await client.call("demo", "notes", {}, Notes) == Notes(notes=["a"])
     with pytest.raises(Conflict, match="different request"):
         await client.call("demo", "note.add", {"note": "b"}, Notes, idempotency_key="k1")
-    concurrent = await asyncio.gather(*(
-        client.call("demo", "note.add", {"note": "c"}, Notes, idempotency_key="k2")
-        for _ in range(5)))
+    concurrent = await asyncio.gather(
+        *(
+            client.call("demo", "note.add", {"note": "c"}, Notes, idempotency_key="k2")
+            for _ in range(5)
+        )
+    )
     assert all(r == concurrent[0] for r in concurrent)
     assert (await client.call("demo", "notes", {}, Notes)).notes == ["a", "c"]
 
@@ -121,14 +125,20 @@ async def test_replicas_share_the_load_through_the_queue_group(
         await r.start()
     try:
         client = ServiceClient(nc, replicas[0].subjects)
-        seen = {(await client.call("demo", "echo", {"text": "x"}, Echoed)).replica
-                for _ in range(40)}
+        seen = {
+            (await client.call("demo", "echo", {"text": "x"}, Echoed)).replica for _ in range(40)
+        }
         assert seen == {"r1", "r2"}
-        infos = [i for i in await scatter(nc, "$SRV.INFO")
-                 if i["name"] == replicas[0].subjects.service_name("demo")]
+        infos = [
+            i
+            for i in await scatter(nc, "$SRV.INFO")
+            if i["name"] == replicas[0].subjects.service_name("demo")
+        ]
         assert len(infos) == 2
         assert {e["subject"] for e in infos[0]["endpoints"]} >= {
-            f"{settings.nats_prefix}.demo.echo", f"{settings.nats_prefix}.demo.note.add"}
+            f"{settings.nats_prefix}.demo.echo",
+            f"{settings.nats_prefix}.demo.note.add",
+        }
         assert infos[0]["metadata"]["store"] == "sqlite"
     finally:
         for r in replicas:
@@ -159,8 +169,10 @@ async def test_admin_port_serves_health_readiness_and_metrics(
         assert (await http.get("/health")).json()["status"] == "ok"
         ready = await http.get("/ready")
         assert ready.status_code == 200
-        assert ready.json() == {"ready": True,
-                                "checks": {"nats": True, "caught_up": True, "serving": True}}
+        assert ready.json() == {
+            "ready": True,
+            "checks": {"nats": True, "caught_up": True, "serving": True},
+        }
         text = (await http.get("/metrics")).text
     assert 'cortex_service_requests_total{code="ok",endpoint="echo",service="demo"}' in text
     assert 'code="internal",endpoint="crash"' in text
@@ -174,8 +186,11 @@ async def test_stats_report_requests_and_errors_per_endpoint(
         await client.call("demo", "echo", {"text": "x"}, Echoed)
     with pytest.raises(NotFound):
         await client.call("demo", "lookup", {"key": "k"}, str)
-    stats = [s for s in await scatter(nc, "$SRV.STATS")
-             if s["name"] == runtime.subjects.service_name("demo")]
+    stats = [
+        s
+        for s in await scatter(nc, "$SRV.STATS")
+        if s["name"] == runtime.subjects.service_name("demo")
+    ]
     endpoints = {e["name"]: e["data"] for e in stats[0]["endpoints"]}
     assert endpoints["echo"]["requests"] == 3
     assert endpoints["echo"]["errors"] == 0

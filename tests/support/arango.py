@@ -23,9 +23,12 @@ def arango_server() -> Iterator[tuple[str | None, str]]:
 
         docker.from_env().ping()
     except Exception as exc:
-        yield None, (
-            "no ArangoDB server: CORTEX_TEST_ARANGO_URL is not set and no Docker engine is "
-            f"reachable for testcontainers ({type(exc).__name__}: {exc})"
+        yield (
+            None,
+            (
+                "no ArangoDB server: CORTEX_TEST_ARANGO_URL is not set and no Docker engine is "
+                f"reachable for testcontainers ({type(exc).__name__}: {exc})"
+            ),
         )
         return
     from testcontainers.arangodb import ArangoDbContainer

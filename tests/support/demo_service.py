@@ -60,9 +60,18 @@ def build(settings: Settings, replica: str = "r1") -> ServiceRuntime:
     @runtime.endpoint("note.add", AddNote)
     async def add_note(cmd: AddNote, ctx: Context) -> Notes:
         await runtime.append(
-            "notes", [NewEvent(type="note.added", stream_type="note",
-                               data=msgspec.json.encode({"note": cmd.note}), actor=ctx.actor,
-                               correlation_id=ctx.correlation_id)], None)
+            "notes",
+            [
+                NewEvent(
+                    type="note.added",
+                    stream_type="note",
+                    data=msgspec.json.encode({"note": cmd.note}),
+                    actor=ctx.actor,
+                    correlation_id=ctx.correlation_id,
+                )
+            ],
+            None,
+        )
         return notes.model
 
     @runtime.endpoint("notes", msgspec.Struct)

@@ -14,8 +14,9 @@ from tests.support.ports import free_port, port_open
 class NatsServerProcess:
     def __init__(self, store_dir: Path, port: int | None = None) -> None:
         self.port = port or free_port()
-        self.config = NatsServerConfig(store_dir=store_dir, port=self.port, monitor_port=0,
-                                       server_name=f"test-{self.port}")
+        self.config = NatsServerConfig(
+            store_dir=store_dir, port=self.port, monitor_port=0, server_name=f"test-{self.port}"
+        )
         self.config_file = self.config.write(store_dir / "nats.conf")
         self.log_file = store_dir / "nats.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -26,8 +27,9 @@ class NatsServerProcess:
 
     def start(self, timeout: float = 10.0) -> None:
         log = self.log_file.open("ab")
-        self.proc = subprocess.Popen(self.config.argv(self.config_file), stdout=log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self.config.argv(self.config_file), stdout=log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + timeout
         while not port_open(self.port):
             if self.proc.poll() is not None:

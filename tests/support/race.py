@@ -13,8 +13,11 @@ def append_first(url: str, service: str, stream_id: str, barrier: Any, results: 
         store = await open_store(url, service)
         try:
             barrier.wait(timeout=30)
-            await store.append(stream_id, [NewEvent(type="race.won", stream_type="race",
-                                                    data=b'{"by": "process"}')], 0)
+            await store.append(
+                stream_id,
+                [NewEvent(type="race.won", stream_type="race", data=b'{"by": "process"}')],
+                0,
+            )
             return "won"
         except ConcurrencyError:
             return "conflict"

@@ -40,8 +40,11 @@ def test_malformed_json_is_invalid_at_the_root() -> None:
 
 
 def test_errors_survive_the_wire_with_code_and_details() -> None:
-    for original in (NotFound("no agent x"), Conflict("taken", details={"current_version": 3}),
-                     Invalid.field("$.replicas", "must be 0 or more")):
+    for original in (
+        NotFound("no agent x"),
+        Conflict("taken", details={"current_version": 3}),
+        Invalid.field("$.replicas", "must be 0 or more"),
+    ):
         wire = msgspec.json.encode(original.to_contract())
         from cortex.contracts.errors import Error
 

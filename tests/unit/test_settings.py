@@ -7,15 +7,27 @@ from cortex.kernel.settings import SettingsError, load_settings, redact_url
 
 def test_defaults_need_nothing_set() -> None:
     s = load_settings({})
-    assert (s.http_host, s.http_port, s.nats_port, s.data_dir) == ("127.0.0.1", 8080, 4222,
-                                                                  ".cortex")
+    assert (s.http_host, s.http_port, s.nats_port, s.data_dir) == (
+        "127.0.0.1",
+        8080,
+        4222,
+        ".cortex",
+    )
     assert s.effective_nats_url == "nats://127.0.0.1:4222"
-    assert s.effective_store.startswith("sqlite:///") and s.effective_store.endswith("/store")
+    assert s.effective_store.startswith("sqlite:///")
+    assert s.effective_store.endswith("/store")
 
 
 def test_environment_values_are_converted() -> None:
-    s = load_settings({"CORTEX_HTTP_PORT": "9000", "CORTEX_LOG_LEVEL": "DEBUG",
-                       "CORTEX_REQUEST_TIMEOUT": "2.5", "OTHER": "x", "CORTEX_UNKNOWN": "y"})
+    s = load_settings(
+        {
+            "CORTEX_HTTP_PORT": "9000",
+            "CORTEX_LOG_LEVEL": "DEBUG",
+            "CORTEX_REQUEST_TIMEOUT": "2.5",
+            "OTHER": "x",
+            "CORTEX_UNKNOWN": "y",
+        }
+    )
     assert (s.http_port, s.log_level, s.request_timeout) == (9000, "debug", 2.5)
 
 
@@ -33,9 +45,11 @@ def test_a_bad_value_names_the_variable(env: dict[str, str], message: str) -> No
 
 
 def test_secrets_never_appear_in_what_is_logged() -> None:
-    s = load_settings({"CORTEX_ADMIN_TOKEN": "sekret",
-                       "CORTEX_STORE": "arangodb://root:pw@db:8529/cortex"})
+    s = load_settings(
+        {"CORTEX_ADMIN_TOKEN": "sekret", "CORTEX_STORE": "arangodb://root:pw@db:8529/cortex"}
+    )
     shown = str(s.redacted())
-    assert "sekret" not in shown and "pw" not in shown
+    assert "sekret" not in shown
+    assert "pw" not in shown
     assert redact_url("arangodb://root:pw@db:8529/c") == "arangodb://root:***@db:8529/c"
     assert redact_url("nats://host:4222") == "nats://host:4222"

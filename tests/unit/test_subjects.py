@@ -15,8 +15,12 @@ def test_subjects_follow_the_brief() -> None:
     assert s.heartbeat("h1") == "cortex.hb.h1"
     assert s.host_control("h1", "start") == "cortex.host.h1.start"
     assert s.log("registry", "error") == "cortex.log.registry.error"
-    assert [st.name for st in s.streams()] == ["CORTEX_EVENTS", "CORTEX_MSGS", "CORTEX_DLQ",
-                                               "CORTEX_LOGS"]
+    assert [st.name for st in s.streams()] == [
+        "CORTEX_EVENTS",
+        "CORTEX_MSGS",
+        "CORTEX_DLQ",
+        "CORTEX_LOGS",
+    ]
 
 
 def test_another_prefix_shares_nothing() -> None:

@@ -21,7 +21,8 @@ def test_tokens_are_checked_by_role_and_file_changes_apply(tmp_path: Path) -> No
     principal = registry.authenticate(viewer)
     assert principal is not None
     assert (principal.name, principal.role) == ("dash", "viewer")
-    assert principal.may("viewer") and not principal.may("operator")
+    assert principal.may("viewer")
+    assert not principal.may("operator")
 
     assert revoke_token(path, "dash")
     assert registry.authenticate(viewer) is None

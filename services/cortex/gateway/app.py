@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from litestar import Litestar
+import functools
+from typing import Any
+
+from litestar import Litestar, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 
@@ -22,19 +24,40 @@ administration `admin`. Errors are RFC 9457 problem documents (`application/prob
 whose `code` is one of the platform's error codes and whose `errors` name each bad field.
 """
 
+ROUTES: list[Any] = [*platform.ROUTES]
+
 
 def openapi_config() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="CodeValdCortex API",
         version=__version__,
         description=API_DESCRIPTION,
-        path="/api/v1",
-        render_plugins=[JsonRenderPlugin(path="/openapi.json")],
         components=Components(
             security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
         ),
         security=[{"bearer": []}],
     )
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of the API routes.
+
+    Built by a separate, never-served app: Litestar's own schema router would add a catch-all
+    under its path that answers unknown API paths with an HTML page instead of problem+json.
+    """
+    app = Litestar(
+        route_handlers=ROUTES,
+        openapi_config=openapi_config(),
+        dependencies={"gw": Provide(lambda: None, sync_to_thread=False)},
+        logging_config=None,
+    )
+    return app.openapi_schema.to_schema()
+
+
+@get("/api/v1/openapi.json", include_in_schema=False)
+async def openapi_json() -> dict[str, Any]:
+    return openapi_document()
 
 
 def create_app(gateway: Gateway) -> Litestar:
@@ -45,11 +68,11 @@ def create_app(gateway: Gateway) -> Litestar:
         exclude_unhandled_paths=True,
     )
     return Litestar(
-        route_handlers=[*platform.ROUTES],
+        route_handlers=[*ROUTES, openapi_json],
         dependencies={"gw": Provide(lambda: gateway, sync_to_thread=False)},
         guards=[make_guard(gateway.tokens)],
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=openapi_config(),
+        openapi_config=None,
         middleware=[prometheus.middleware],
         logging_config=None,  # structlog is set up by the process, not by Litestar
         debug=False,

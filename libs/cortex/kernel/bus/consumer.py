@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
@@ -20,6 +21,9 @@ from cortex.kernel.logging import get_logger
 log = get_logger()
 
 Handler = Callable[[Msg], Awaitable[None]]
+
+FETCH_WAIT = 1.0
+"""How long one pull waits for messages; also the longest a stop waits for the pull to end."""
 
 
 def nak_delay(deliveries: int, base: float = 0.5, cap: float = 30.0) -> float:
@@ -58,39 +62,59 @@ class DurableConsumer:
         self._concurrency = concurrency
         self._inflight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._sub: JetStreamContext.PullSubscription | None = None
         self._stopping = False
 
     async def start(self) -> None:
         # Create-or-update: a changed filter or limit takes effect without a manual step.
         await self._js.add_consumer(self.stream, self._config)
         sub = await self._js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
+        self._sub = sub
         self._task = asyncio.create_task(self._pull(sub), name=f"consumer-{self.durable}")
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Stop fetching, let in-flight handlers finish (up to `grace`), then return."""
+        """Stop fetching, let in-flight handlers finish (up to `grace`), then return.
+
+        The pull in progress is allowed to end rather than cancelled: messages the server is
+        already sending to it would otherwise sit unacknowledged for a whole `ack_wait`
+        before another consumer could get them. What arrives after the stop is nak'ed at once.
+        """
         self._stopping = True
         if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=FETCH_WAIT + 1)
+            except TimeoutError:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
         if self._inflight:
             await asyncio.wait(self._inflight, timeout=grace)
+        if self._sub:
+            await _quietly(self._sub.unsubscribe())
+
+    def stopped(self) -> bool:
+        return self._stopping
 
     async def _pull(self, sub: JetStreamContext.PullSubscription) -> None:
-        while not self._stopping:
+        while not self.stopped():
             free = self._concurrency - len(self._inflight)
             if free <= 0:
                 await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
-                msgs = await sub.fetch(batch=free, timeout=1.0)
+                msgs = await sub.fetch(batch=free, timeout=FETCH_WAIT)
             except (NatsTimeoutError, TimeoutError):
                 continue
-            except asyncio.CancelledError:
-                raise
+            except ConnectionClosedError:
+                log.info("consumer stopped: connection closed", consumer=self.durable)
+                return
             except Exception as exc:
                 log.warning("fetch failed", consumer=self.durable, error=str(exc) or repr(exc))
                 await asyncio.sleep(0.5)
                 continue
+            if self.stopped():  # the stop came while this pull waited
+                for msg in msgs:
+                    await _quietly(msg.nak())
+                return
             for msg in msgs:
                 task = asyncio.create_task(self._handle(msg))
                 self._inflight.add(task)

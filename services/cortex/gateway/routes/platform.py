@@ -19,7 +19,7 @@ from cortex.contracts.gateway import (
     StoreStatus,
     StreamStatus,
 )
-from cortex.gateway.state import GatewayDep
+from cortex.gateway.state import Gateway, GatewayDep
 from cortex.kernel import __version__
 from cortex.kernel.bus.discovery import scatter
 from cortex.kernel.ids import utcnow

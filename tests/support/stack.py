@@ -1,0 +1,115 @@
+"""`cortex up` run as a user runs it, in a temporary data dir, on free ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.ports import free_port
+
+CORTEX = str(Path(sys.executable).parent / "cortex")
+ADMIN_TOKEN = "cxt_test_admin_token"
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid`, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] == "Z":
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+class Stack:
+    def __init__(self, root: Path, **env: str) -> None:
+        self.root = root
+        self.data_dir = root / "data"
+        self.http_port = free_port()
+        self.nats_port = free_port()
+        self.out_path = root / "up.out"
+        self.env = {
+            **os.environ,
+            "CORTEX_DATA_DIR": str(self.data_dir),
+            "CORTEX_HTTP_PORT": str(self.http_port),
+            "CORTEX_NATS_PORT": str(self.nats_port),
+            "CORTEX_NATS_MONITOR_PORT": "0",
+            "CORTEX_ADMIN_TOKEN": ADMIN_TOKEN,
+            "CORTEX_SQLITE_SYNCHRONOUS": "NORMAL",
+            "CORTEX_SHUTDOWN_GRACE": "5",
+            **env,
+        }
+        self.env.pop("CORTEX_NATS_URL", None)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def output(self) -> str:
+        return self.out_path.read_text() if self.out_path.exists() else ""
+
+    def start(self, timeout: float = 90.0) -> Stack:
+        self.root.mkdir(parents=True, exist_ok=True)
+        out = self.out_path.open("ab")
+        seen = len(self.output)  # a restart appends to the same file
+        self.proc = subprocess.Popen(
+            [CORTEX, "up"], env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=self.root
+        )
+        deadline = time.monotonic() + timeout
+        while "is up." not in self.output[seen:]:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"cortex up exited with {self.proc.returncode}:\n{self.output}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"cortex up not ready in {timeout}s:\n{self.output[-5000:]}")
+            time.sleep(0.1)
+        return self
+
+    def client(self, token: str | None = ADMIN_TOKEN) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def child_pid(self, marker: str) -> int:
+        assert self.proc is not None
+        for pid in descendants(self.proc.pid):
+            if marker in cmdline(pid):
+                return pid
+        raise LookupError(f"no child of cortex up runs {marker!r}")
+
+    def stop(self, timeout: float = 60.0) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for pid in descendants(self.proc.pid):
+                os.kill(pid, signal.SIGKILL)
+            self.proc.kill()
+            raise
