@@ -26,8 +26,11 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Every package of the three cortex folders (libs, contracts, services), found, not listed.
+PACKAGES := $(sort $(notdir $(patsubst %/,%,$(filter-out %/__pycache__/,$(wildcard libs/cortex/*/ contracts/cortex/*/ services/cortex/*/)))))
+
 typecheck: setup
-	$(BIN)/mypy -p cortex.kernel -p cortex.contracts -p cortex.cli -p cortex.gateway
+	$(BIN)/mypy $(addprefix -p cortex.,$(PACKAGES))
 
 pytest: setup
 	$(BIN)/pytest
