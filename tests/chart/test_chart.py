@@ -1,0 +1,518 @@
+"""The Helm chart in charts/cortex, checked as its user would meet it.
+
+`helm lint`, `helm template` with the default values and with everything enabled, every rendered
+manifest validated against the Kubernetes schemas (`kubernetes-validate --strict`), then what a
+user notices: probes on the admin port, non-root pods, where NATS and the secrets come from, one
+Deployment per process, and Grafana dashboards whose queries name only metrics that exist.
+
+helm comes from `tools/fetch-helm.sh` (into the virtualenv's bin/); without it these tests fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "cortex"
+DASHBOARDS = sorted((CHART / "dashboards").glob("*.json"))
+HELM = Path(sys.executable).parent / "helm"
+RELEASE = "cortex"
+NAMESPACE = "cortex"
+
+ADMIN_PORT = 9090
+SERVICES = ("registry", "lifecycle", "messaging", "workflow")
+EVERY_PROCESS = ("gateway", *SERVICES, "host")
+
+# What the processes export, with the labels of each series (see the cross-check below).
+EXPORTED_METRICS: dict[str, frozenset[str]] = {
+    "cortex_gateway_requests_total": frozenset({"method", "path", "status_code", "app_name"}),
+    "cortex_gateway_request_duration_seconds_bucket": frozenset(
+        {"method", "path", "status_code", "app_name", "le"}
+    ),
+    "cortex_nats_connected": frozenset(),
+    "cortex_service_requests_total": frozenset({"service", "endpoint", "code"}),
+    "cortex_service_request_duration_seconds_bucket": frozenset({"service", "endpoint", "le"}),
+}
+# Prometheus adds these to every scraped series.
+TARGET_LABELS = frozenset({"instance", "job"})
+
+CUSTOM_NATS_URL = "nats://nats.messaging.svc:4222"
+ALL_ENABLED = (
+    *(f"services.{name}.enabled=true" for name in SERVICES),
+    "hosts.enabled=true",
+    "store.existingSecret=cortex-store",
+    "tokensFile.existingSecret=cortex-tokens",
+    "gateway.ingress.enabled=true",
+    "metrics.serviceMonitor.enabled=true",
+    f"nats.url={CUSTOM_NATS_URL}",
+)
+
+# Kubernetes versions to validate against: the oldest the chart supports (Chart.yaml kubeVersion)
+# and kubernetes-validate's newest.
+OLDEST_KUBERNETES = "1.25.0"
+# Kinds outside Kubernetes itself: kubernetes-validate ships only the built-in schemas, so it has
+# none for the Prometheus Operator's ServiceMonitor (a CRD). Their shape is checked by hand below.
+CUSTOM_KINDS = frozenset({"ServiceMonitor"})
+
+Doc = dict[str, Any]
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    if not HELM.is_file():
+        pytest.fail(
+            f"helm is not installed at {HELM}: run tools/fetch-helm.sh (make helm) first",
+            pytrace=False,
+        )
+    return subprocess.run(
+        [str(HELM), *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def set_flags(values: tuple[str, ...]) -> list[str]:
+    return [flag for value in values for flag in ("--set", value)]
+
+
+def render(*values: str) -> list[Doc]:
+    result = helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *set_flags(values))
+    assert result.returncode == 0, f"helm template failed:\n{result.stderr}"
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def of_kind(docs: list[Doc], kind: str) -> list[Doc]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def named(docs: list[Doc], kind: str, name: str) -> Doc:
+    found = [doc for doc in of_kind(docs, kind) if doc["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+    return found[0]
+
+
+def containers(deployment: Doc) -> list[Doc]:
+    return list(deployment["spec"]["template"]["spec"]["containers"])
+
+
+def component(doc: Doc) -> str:
+    return str(doc["metadata"]["labels"]["app.kubernetes.io/component"])
+
+
+@pytest.fixture(scope="module")
+def default_docs() -> list[Doc]:
+    return render()
+
+
+@pytest.fixture(scope="module")
+def all_docs() -> list[Doc]:
+    return render(*ALL_ENABLED)
+
+
+@pytest.fixture(params=["default_docs", "all_docs"])
+def docs(request: pytest.FixtureRequest) -> list[Doc]:
+    """The chart rendered with the default values, then with every process and option on."""
+    rendered: list[Doc] = request.getfixturevalue(request.param)
+    return rendered
+
+
+@pytest.fixture(scope="module")
+def kubernetes_validate() -> Any:
+    try:
+        import kubernetes_validate
+    except ImportError:
+        pytest.fail("kubernetes-validate is not installed: pip install -e '.[dev]'", pytrace=False)
+    return kubernetes_validate
+
+
+# --- lint and schema ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [(), ("--strict",), ("--strict", *set_flags(ALL_ENABLED))],
+    ids=["lint", "strict", "strict-all-enabled"],
+)
+def test_helm_lint_passes(flags: tuple[str, ...]) -> None:
+    result = helm("lint", str(CHART), *flags)
+    assert result.returncode == 0, f"helm lint failed:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.mark.parametrize("version", [OLDEST_KUBERNETES, "latest"])
+def test_every_rendered_manifest_is_valid_kubernetes(
+    docs: list[Doc], kubernetes_validate: Any, version: str
+) -> None:
+    if version == "latest":
+        version = kubernetes_validate.latest_version()
+    problems = []
+    for doc in docs:
+        where = f"{doc['kind']} {doc['metadata']['name']}"
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            if doc["kind"] not in CUSTOM_KINDS:
+                problems.append(f"{where}: no schema for this kind in Kubernetes {version}")
+        except kubernetes_validate.ValidationError as exc:
+            path = ".".join(str(part) for part in exc.path)
+            problems.append(f"{where}: {path}: {exc.message}")
+    assert not problems, "\n".join(problems)
+
+
+def test_service_monitor_scrapes_the_admin_port_of_every_process(all_docs: list[Doc]) -> None:
+    (monitor,) = of_kind(all_docs, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    selected = [
+        svc
+        for svc in of_kind(all_docs, "Service")
+        if monitor["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    ]
+    assert len(selected) == 1, "the ServiceMonitor must select exactly the metrics Service"
+    (port,) = [p for p in selected[0]["spec"]["ports"] if p["name"] == endpoint["port"]]
+    assert port["port"] == ADMIN_PORT
+    pods = selected[0]["spec"]["selector"].items()
+    for deployment in of_kind(all_docs, "Deployment"):
+        labels = deployment["spec"]["template"]["metadata"]["labels"].items()
+        assert pods <= labels, f"{deployment['metadata']['name']} is not scraped"
+
+
+# --- which processes run -----------------------------------------------------------------------
+
+
+def test_default_values_deploy_only_the_gateway(default_docs: list[Doc]) -> None:
+    assert [d["metadata"]["name"] for d in of_kind(default_docs, "Deployment")] == [
+        f"{RELEASE}-gateway"
+    ]
+    assert not of_kind(default_docs, "Ingress")
+    assert not of_kind(default_docs, "ServiceMonitor")
+    service = named(default_docs, "Service", f"{RELEASE}-gateway")
+    assert service["spec"]["type"] == "ClusterIP"
+    assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(80, "http")]
+    (gateway,) = containers(named(default_docs, "Deployment", f"{RELEASE}-gateway"))
+    http = [p["containerPort"] for p in gateway["ports"] if p["name"] == "http"]
+    assert http == [8080]
+
+
+def test_everything_enabled_deploys_one_deployment_per_process(all_docs: list[Doc]) -> None:
+    deployments = of_kind(all_docs, "Deployment")
+    assert sorted(component(d) for d in deployments) == sorted(EVERY_PROCESS)
+    for deployment in deployments:
+        name = component(deployment)
+        assert deployment["metadata"]["name"] == f"{RELEASE}-{name}"
+        assert deployment["spec"]["replicas"] == 2
+        (container,) = containers(deployment)
+        # The image's entrypoint is `python -m`; the argument picks the process.
+        assert container["args"] == [f"cortex.{name}"]
+        selector = deployment["spec"]["selector"]["matchLabels"].items()
+        assert selector <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_agent_hosts_are_named_after_their_pod(all_docs: list[Doc]) -> None:
+    (host,) = containers(named(all_docs, "Deployment", f"{RELEASE}-host"))
+    (var,) = [v for v in host["env"] if v["name"] == "CORTEX_HOST_NAME"]
+    assert var["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+
+
+def test_ingress_routes_to_the_gateway_service(all_docs: list[Doc]) -> None:
+    (ingress,) = of_kind(all_docs, "Ingress")
+    backends = [
+        path["backend"]["service"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends == [{"name": f"{RELEASE}-gateway", "port": {"name": "http"}}]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (("services.registry.enabled=true",), "store.existingSecret"),
+        (
+            (
+                "services.registry.enabled=true",
+                "store.url=sqlite:////tmp/cortex/store",
+            ),
+            "services.registry.replicas must be 1",
+        ),
+    ],
+    ids=["service-without-store", "sqlite-with-two-replicas"],
+)
+def test_values_that_cannot_work_are_refused(values: tuple[str, ...], message: str) -> None:
+    result = helm("template", RELEASE, str(CHART), *set_flags(values))
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+# --- every pod ---------------------------------------------------------------------------------
+
+
+def resolve_port(container: Doc, port: int | str) -> int:
+    if isinstance(port, int):
+        return port
+    (number,) = [p["containerPort"] for p in container["ports"] if p["name"] == port]
+    return int(number)
+
+
+def env_of(container: Doc, docs: list[Doc]) -> Iterator[tuple[str, Doc]]:
+    """(name, source) of every variable: literal and secret env, and ConfigMap keys."""
+    for var in container.get("env", []):
+        yield var["name"], var
+    for source in container.get("envFrom", []):
+        assert "configMapRef" in source, "only ConfigMaps are expected in envFrom"
+        config = named(docs, "ConfigMap", source["configMapRef"]["name"])
+        for key, value in config["data"].items():
+            yield key, {"name": key, "value": value, "configMap": True}
+
+
+def test_every_container_is_probed_on_the_admin_port(docs: list[Doc]) -> None:
+    for deployment in of_kind(docs, "Deployment"):
+        for container in containers(deployment):
+            for probe, path in (("readinessProbe", "/ready"), ("livenessProbe", "/health")):
+                check = container[probe]["httpGet"]
+                assert check["path"] == path, f"{deployment['metadata']['name']} {probe}"
+                assert resolve_port(container, check["port"]) == ADMIN_PORT
+
+
+def test_every_pod_runs_as_non_root_on_a_read_only_filesystem(docs: list[Doc]) -> None:
+    for deployment in of_kind(docs, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["terminationGracePeriodSeconds"] == 30
+        scratch = [v["name"] for v in pod["volumes"] if "emptyDir" in v]
+        for container in containers(deployment):
+            context = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
+            assert context["runAsNonRoot"] is True
+            assert context.get("runAsUser", 1) != 0
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"]["drop"] == ["ALL"]
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert mounts.get("/tmp") in scratch, "/tmp must be a writable emptyDir"
+
+
+def test_every_process_is_configured_for_the_cluster(docs: list[Doc]) -> None:
+    expected_url = CUSTOM_NATS_URL if len(of_kind(docs, "Deployment")) > 1 else "nats://nats:4222"
+    for deployment in of_kind(docs, "Deployment"):
+        for container in containers(deployment):
+            env = {name: var.get("value") for name, var in env_of(container, docs)}
+            assert env["CORTEX_NATS_URL"] == expected_url
+            assert env["CORTEX_NATS_PREFIX"] == "cortex"
+            assert env["CORTEX_LOG_FORMAT"] == "json"
+            assert env["CORTEX_ADMIN_HOST"] == "0.0.0.0"
+            assert env["CORTEX_ADMIN_PORT"] == str(ADMIN_PORT)
+            if component(deployment) == "gateway":
+                assert env["CORTEX_HTTP_HOST"] == "0.0.0.0"
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == str(ADMIN_PORT)
+        assert annotations["prometheus.io/path"] == "/metrics"
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+
+def secret_ref(container: Doc, docs: list[Doc], name: str) -> dict[str, str] | None:
+    """Where variable `name` comes from: its secretKeyRef; fails on a literal value."""
+    refs = []
+    for var_name, var in env_of(container, docs):
+        if var_name != name:
+            continue
+        assert "value" not in var, f"{name} must come from a Secret, not a literal value"
+        refs.append(var["valueFrom"]["secretKeyRef"])
+    assert len(refs) <= 1
+    return refs[0] if refs else None
+
+
+ADMIN_TOKEN = "s3cret-admin-token"
+STORE_URL = "arangodb://root:pw@db:8529/cortex"
+EVERY_SERVICE_AND_HOSTS = (
+    *(f"services.{name}.enabled=true" for name in SERVICES),
+    "hosts.enabled=true",
+)
+
+
+@pytest.mark.parametrize(
+    ("values", "token_ref", "store_ref"),
+    [
+        (("store.existingSecret=db",), None, {"name": "db", "key": "url"}),
+        ((f"adminToken.value={ADMIN_TOKEN}", f"store.url={STORE_URL}"), None, None),
+        (
+            (
+                "adminToken.existingSecret=mine",
+                "adminToken.existingSecretKey=admin",
+                "store.existingSecret=db",
+                "store.existingSecretKey=dsn",
+            ),
+            {"name": "mine", "key": "admin"},
+            {"name": "db", "key": "dsn"},
+        ),
+    ],
+    ids=["generated-token", "given-as-values", "existing-secrets"],
+)
+def test_admin_token_and_store_url_reach_the_pods_only_through_secrets(
+    values: tuple[str, ...], token_ref: dict[str, str] | None, store_ref: dict[str, str] | None
+) -> None:
+    docs = render(*EVERY_SERVICE_AND_HOSTS, *values)
+    secrets = {s["metadata"]["name"]: s for s in of_kind(docs, "Secret")}
+
+    def made_by_chart(ref: dict[str, str]) -> str:
+        return base64.b64decode(secrets[ref["name"]]["data"][ref["key"]]).decode()
+
+    for deployment in of_kind(docs, "Deployment"):
+        (container,) = containers(deployment)
+        token = secret_ref(container, docs, "CORTEX_ADMIN_TOKEN")
+        store = secret_ref(container, docs, "CORTEX_STORE")
+        if component(deployment) == "gateway":
+            assert token is not None, "the gateway needs the admin token"
+            if token_ref is not None:
+                assert token == token_ref
+            elif f"adminToken.value={ADMIN_TOKEN}" in values:
+                assert made_by_chart(token) == ADMIN_TOKEN
+            else:
+                assert len(made_by_chart(token)) >= 32, "a generated token must be long"
+        else:
+            assert token is None, "only the gateway gets the admin token"
+        if component(deployment) in SERVICES:
+            assert store is not None, "every service needs the event store"
+            if store_ref is not None:
+                assert store == store_ref
+            else:
+                assert made_by_chart(store) == STORE_URL
+        else:
+            assert store is None, "only the services get the event store URL"
+    # Neither appears in clear anywhere but in its Secret.
+    clear = yaml.safe_dump_all([doc for doc in docs if doc["kind"] != "Secret"])
+    assert ADMIN_TOKEN not in clear
+    assert "root:pw@" not in clear
+
+
+def test_tokens_file_is_mounted_read_only_into_the_gateway(all_docs: list[Doc]) -> None:
+    deployment = named(all_docs, "Deployment", f"{RELEASE}-gateway")
+    (container,) = containers(deployment)
+    path = {name: var.get("value") for name, var in env_of(container, all_docs)}[
+        "CORTEX_TOKENS_FILE"
+    ]
+    (mount,) = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+    assert mount["readOnly"] is True
+    (volume,) = [
+        v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"]
+    ]
+    assert volume["secret"]["secretName"] == "cortex-tokens"
+
+
+# --- dashboards --------------------------------------------------------------------------------
+
+
+def test_dashboards_ship_in_a_configmap_for_the_grafana_sidecar(docs: list[Doc]) -> None:
+    (config,) = [
+        c for c in of_kind(docs, "ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard")
+    ]
+    assert config["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert sorted(config["data"]) == [path.name for path in DASHBOARDS]
+    for name, text in config["data"].items():
+        dashboard = json.loads(text)
+        assert dashboard["uid"], name
+        assert dashboard["panels"], name
+
+
+def panels_of(dashboard: Doc) -> Iterator[Doc]:
+    for panel in dashboard.get("panels", []):
+        yield panel
+        yield from panels_of(panel)  # rows carry their panels when collapsed
+
+
+def queries_of(dashboard: Doc) -> Iterator[str]:
+    for panel in panels_of(dashboard):
+        for target in panel.get("targets", []):
+            yield target["expr"]
+    for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("type") == "query":
+            query = variable["query"]
+            yield query["query"] if isinstance(query, dict) else query
+
+
+PROMQL_KEYWORDS = frozenset(
+    {"and", "or", "unless", "bool", "offset", "atan2", "group_left", "group_right"}
+)
+GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
+
+
+def promql_names(expr: str) -> tuple[set[str], set[str]]:
+    """The metric names and the label names a PromQL expression (Grafana variables allowed)
+    refers to."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)
+    text = re.sub(r"\[[^\]]*\]", "", text)  # ranges and subqueries: [5m], [$__rate_interval]
+    text = re.sub(r"\$\{[^}]*\}|\$\w+", "0", text)  # other Grafana variables
+    labels: set[str] = set()
+    for matchers in re.findall(r"\{([^}]*)\}", text):
+        labels.update(re.findall(r"([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)", matchers))
+    text = re.sub(r"\{[^}]*\}", " ", text)
+    for grouping in GROUPING.findall(text):
+        labels.update(name.strip() for name in grouping.split(",") if name.strip())
+    text = GROUPING.sub(" ", text)
+    text = re.sub(r"(?<![\w:])\d+(?:\.\d+)?(?:[eE][+-]?\d+)?[a-z]*", " ", text)  # numbers
+    metrics = {
+        match.group()
+        for match in re.finditer(r"[A-Za-z_:][\w:]*", text)
+        if match.group() not in PROMQL_KEYWORDS and not text[match.end() :].lstrip().startswith("(")
+    }
+    return metrics, labels
+
+
+def test_promql_names_reads_metrics_and_labels() -> None:
+    assert promql_names(
+        'histogram_quantile(0.95, sum by (le, service) (rate(cortex_x_bucket{code!="ok"}'
+        "[$__rate_interval]))) / on (service) group_left sum(up offset 5m) > bool 1e3"
+    ) == ({"cortex_x_bucket", "up"}, {"le", "service", "code"})
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=[path.name for path in DASHBOARDS])
+def test_dashboard_queries_name_only_exported_metrics(path: Path) -> None:
+    queries = list(queries_of(json.loads(path.read_text())))
+    assert queries, f"{path.name} has no queries"
+    for expr in queries:
+        metrics, labels = promql_names(expr)
+        assert metrics, f"no metric in {expr!r}"
+        unknown = metrics - EXPORTED_METRICS.keys()
+        assert not unknown, f"{path.name}: {expr!r} names metrics nobody exports: {unknown}"
+        known_labels = TARGET_LABELS.union(*(EXPORTED_METRICS[m] for m in metrics))
+        assert labels <= known_labels, (
+            f"{path.name}: {expr!r} uses labels {labels - known_labels} its metrics do not have"
+        )
+
+
+def test_exported_metrics_are_what_the_processes_register(tmp_path: Path) -> None:
+    """The list the dashboards are checked against matches the metrics the code registers."""
+    from litestar.testing import TestClient
+    from prometheus_client import REGISTRY
+
+    from cortex.gateway.app import create_app
+    from cortex.gateway.state import Gateway
+    from cortex.kernel.bus import connection
+    from cortex.kernel.service import runtime
+    from cortex.kernel.settings import load_settings
+
+    assert connection.CONNECTED is not None  # registers cortex_nats_connected
+    settings = load_settings({"CORTEX_DATA_DIR": str(tmp_path)})
+    with TestClient(create_app(Gateway(settings))) as client:
+        client.get("/health")  # the gateway's HTTP metrics appear with the first request
+    series = {
+        sample.name: frozenset(sample.labels)
+        for family in REGISTRY.collect()
+        for sample in family.samples
+    }
+    # Labelled service metrics have no series before a first request: read their label names.
+    series["cortex_service_requests_total"] = frozenset(runtime.REQUESTS._labelnames)
+    series["cortex_service_request_duration_seconds_bucket"] = frozenset(
+        {*runtime.LATENCY._labelnames, "le"}
+    )
+    for name, labels in EXPORTED_METRICS.items():
+        assert name in series, f"{name} is not exported"
+        assert series[name] == labels, f"{name} has labels {sorted(series[name])}"
