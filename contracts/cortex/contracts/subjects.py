@@ -32,18 +32,23 @@ class StreamSpec(msgspec.Struct, frozen=True, kw_only=True):
     """0: kept until another limit applies."""
     max_bytes: int = -1
     duplicate_window_seconds: float = 120
+    max_consumers: int = 0
+    """0: the server's default limit."""
+    subject_transform: tuple[str, str] | None = None
+    """(source, destination) mapping applied as messages are stored."""
 
 
 class Subjects:
     """Subject and stream names under one root token."""
 
-    def __init__(self, root: str = "cortex") -> None:
+    def __init__(self, root: str = "cortex", inbox_partitions: int = 8) -> None:
         if not _ROOT.match(root):
             raise ValueError(
                 f"NATS prefix {root!r} must be a lowercase token "
                 "(letters, digits, '-', '_'; 32 characters at most)"
             )
         self.root = root
+        self.inbox_partitions = inbox_partitions
         self._stream_prefix = root.upper().replace("-", "_")
 
     # --- commands and queries (nats.micro endpoints) -------------------------------------
@@ -72,6 +77,23 @@ class Subjects:
 
     def agent_inbox(self, agent_id: str) -> str:
         return f"{self.root}.msg.agent.{_token(agent_id, 'agent id')}"
+
+    def inbox_partition(self, partition: int) -> str:
+        """Inboxes are stored as `cortex.msg.agent.<partition>.<agent_id>` (a stream subject
+        transform), so that a fixed set of consumers, one per partition, serves every agent."""
+        return f"{self.root}.msg.agent.{partition}.*"
+
+    def inbox_consumer(self, partition: int) -> str:
+        return f"inbox-{partition}"
+
+    def stored_inbox(self, agent_id: str) -> str:
+        """The stored subjects of one agent's inbox, whatever its partition."""
+        return f"{self.root}.msg.agent.*.{_token(agent_id, 'agent id')}"
+
+    def deliver(self, agent_id: str) -> str:
+        """Core NATS subject on which the hosts running an agent take messages handed over
+        by another host (queue group per agent)."""
+        return f"{self.root}.deliver.{_token(agent_id, 'agent id')}"
 
     def topic(self, topic: str) -> str:
         return f"{self.root}.msg.topic.{topic}"
@@ -125,6 +147,11 @@ class Subjects:
                 subjects=[f"{self.root}.msg.>"],
                 description="Agent inboxes and topics.",
                 max_age_seconds=7 * day,
+                subject_transform=(
+                    f"{self.root}.msg.agent.*",
+                    f"{self.root}.msg.agent.{{{{partition({self.inbox_partitions},1)}}}}"
+                    ".{{wildcard(1)}}",
+                ),
             ),
             StreamSpec(
                 name=self.dead_letter_stream,

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
+from cortex.contracts.subjects import Subjects
+
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 
@@ -54,6 +56,25 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """How long the gateway and the CLI wait for a service's reply."""
     shutdown_grace: Seconds = 10.0
     """How long a stopping process lets in-flight work finish."""
+    heartbeat_interval: Seconds = 2.0
+    """How often agent hosts report; the registry's health clock ticks with it."""
+    unhealthy_after: Annotated[int, msgspec.Meta(ge=1)] = 3
+    """Missed heartbeats before a host or instance is `unhealthy`."""
+    gone_after: Annotated[int, msgspec.Meta(ge=2)] = 8
+    """Missed heartbeats before it is `gone` (and its replicas are replaced elsewhere)."""
+    reconcile_interval: Seconds = 2.0
+    """How often the lifecycle service compares desired and actual replicas."""
+    inbox_partitions: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 8
+    """Partitions of the agent inboxes (one JetStream consumer each). Fixed at install."""
+    host_name: str = ""
+    """An agent host's id (a DNS label); empty: `<hostname>-<pid>`."""
+    host_capacity: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """Most replicas an agent host takes; 0: no limit."""
+    agent_path: str = ""
+    """Extra import paths (`:`-separated) where agent hosts find agent classes."""
+
+    def subjects(self) -> Subjects:
+        return Subjects(self.nats_prefix, self.inbox_partitions)
 
     @property
     def data_path(self) -> Path:

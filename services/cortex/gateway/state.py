@@ -8,7 +8,6 @@ from litestar.di import NamedDependency
 from nats.aio.client import Client as NATS
 from nats.micro import add_service
 
-from cortex.contracts.subjects import Subjects
 from cortex.kernel import __version__
 from cortex.kernel.bus.connection import connect
 from cortex.kernel.bus.rpc import ServiceClient
@@ -31,7 +30,7 @@ def admin_token_of(settings: Settings) -> str:
 class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.subjects = Subjects(settings.nats_prefix)
+        self.subjects = settings.subjects()
         self.tokens = TokenRegistry(admin_token_of(settings), settings.effective_tokens_file)
         self.nats_connected = False
         self._nc: NATS | None = None

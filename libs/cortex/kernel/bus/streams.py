@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nats.js.api import StorageType, StreamConfig
+from nats.js.api import StorageType, StreamConfig, SubjectTransform
 from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError, NotFoundError
 
@@ -21,6 +21,12 @@ def stream_config(spec: StreamSpec) -> StreamConfig:
         max_age=spec.max_age_seconds or None,
         max_bytes=spec.max_bytes,
         duplicate_window=spec.duplicate_window_seconds,
+        max_consumers=spec.max_consumers or None,
+        subject_transform=(
+            SubjectTransform(src=spec.subject_transform[0], dest=spec.subject_transform[1])
+            if spec.subject_transform
+            else None
+        ),
     )
 
 
@@ -45,6 +51,12 @@ async def ensure_streams(js: JetStreamContext, subjects: Subjects) -> None:
             or (current.max_bytes or -1) != (config.max_bytes or -1)
             or (current.duplicate_window or 0) != (config.duplicate_window or 0)
             or current.description != config.description
+            or _transform(current) != _transform(config)
         ):
             await js.update_stream(config)
             log.info("stream updated", stream=spec.name)
+
+
+def _transform(config: StreamConfig) -> tuple[str, str] | None:
+    t = config.subject_transform
+    return (t.src, t.dest) if t else None

@@ -38,7 +38,6 @@ from prometheus_client import Counter, Histogram
 from cortex.contracts import headers as h
 from cortex.contracts.errors import ErrorCode
 from cortex.contracts.replies import Reply
-from cortex.contracts.subjects import Subjects
 from cortex.kernel import __version__
 from cortex.kernel.bus.connection import connect
 from cortex.kernel.bus.relay import OutboxRelay
@@ -120,13 +119,18 @@ class ServiceRuntime:
         description: str = "",
         version: str = __version__,
         max_concurrency: int = 256,
+        stateful: bool = True,
+        metadata: dict[str, str] | None = None,
     ) -> None:
+        """`stateful=False`: a process with endpoints but no event store (an agent host)."""
         self.name = name
         self.settings = settings
         self.version = version
         self.description = description or f"CodeValdCortex {name} service"
-        self.subjects = Subjects(settings.nats_prefix)
+        self.subjects = settings.subjects()
         self.log = get_logger(service=name)
+        self.stateful = stateful
+        self._metadata = metadata or {}
         self._projections = list(projections)
         self._endpoints: list[Endpoint[Any]] = []
         self._on_start: list[Hook] = []
@@ -222,16 +226,18 @@ class ServiceRuntime:
         s = self.settings
         self._admin = AdminServer(s.admin_host, s.admin_port, self.readiness)
         await self._admin.start()
-        self._store = await open_store(
-            s.effective_store, self.name, sqlite_synchronous=s.sqlite_synchronous
-        )
+        if self.stateful:
+            self._store = await open_store(
+                s.effective_store, self.name, sqlite_synchronous=s.sqlite_synchronous
+            )
         self._nc = await connect(s, f"{self.subjects.root}-{self.name}", on_state=self._on_nats)
         self._js = self._nc.jetstream()
         await ensure_streams(self._js, self.subjects)
-        self._relay = OutboxRelay(self._store, self._js, self.subjects, self.name)
-        await self._relay.start()
-        self._runner = ProjectionRunner(self._store, self._projections)
-        await self._runner.start()
+        if self._store is not None:
+            self._relay = OutboxRelay(self._store, self._js, self.subjects, self.name)
+            await self._relay.start()
+            self._runner = ProjectionRunner(self._store, self._projections)
+            await self._runner.start()
         for hook in self._on_start:
             await hook(self)
         self._micro = await add_service(
@@ -246,8 +252,12 @@ class ServiceRuntime:
                 "host": socket.gethostname(),
                 "pid": str(os.getpid()),
                 "admin_url": self._admin.url,
-                "store": self._store.kind,
-                "store_location": self._store.location,
+                **(
+                    {"store": self._store.kind, "store_location": self._store.location}
+                    if self._store
+                    else {}
+                ),
+                **self._metadata,
             },
         )
         for ep in self._endpoints:
@@ -264,7 +274,7 @@ class ServiceRuntime:
             "service started",
             version=self.version,
             admin_url=self._admin.url,
-            store=self._store.location,
+            store=self._store.location if self._store else None,
             endpoints=len(self._endpoints),
         )
 
