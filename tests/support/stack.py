@@ -39,6 +39,24 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(): v.decode(errors="replace") for k, v in pairs}
+
+
+FAST_HEALTH = {
+    "CORTEX_HEARTBEAT_INTERVAL": "0.5",
+    "CORTEX_UNHEALTHY_AFTER": "2",
+    "CORTEX_GONE_AFTER": "6",
+    "CORTEX_RECONCILE_INTERVAL": "0.5",
+}
+"""Health clocks fast enough for tests: unhealthy after 1 s, gone after 3 s."""
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -95,12 +113,13 @@ class Stack:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
-    def child_pid(self, marker: str) -> int:
+    def child_pid(self, marker: str, **env: str) -> int:
+        """The child whose command line holds `marker` (and whose environment has `env`)."""
         assert self.proc is not None
         for pid in descendants(self.proc.pid):
-            if marker in cmdline(pid):
+            if marker in cmdline(pid) and all(environ(pid).get(k) == v for k, v in env.items()):
                 return pid
-        raise LookupError(f"no child of cortex up runs {marker!r}")
+        raise LookupError(f"no child of cortex up runs {marker!r} with {env}")
 
     def stop(self, timeout: float = 60.0) -> int:
         if self.proc is None or self.proc.poll() is not None:

@@ -66,7 +66,7 @@ class TemplateSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """For runtime `host`: the agent class, `package.module:Class`."""
     image: str | None = None
     """For runtime `kubernetes`: the container image."""
-    config_schema: dict[str, Any] = {"type": "object"}
+    config_schema: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object"})
     """JSON Schema that every agent's config must satisfy."""
     default_config: dict[str, Any] = {}
     resources: Resources = Resources()

@@ -85,11 +85,13 @@ def _detail(reply: httpx.Response) -> str:
 
 
 def _problem_text(reply: httpx.Response) -> str:
-    text = f"{reply.status_code} {reply.reason_phrase}: {_detail(reply)}"
+    detail = _detail(reply)
+    text = f"{reply.status_code} {reply.reason_phrase}: {detail}"
     try:
         errors = reply.json().get("errors") or []
     except (ValueError, AttributeError):
         errors = []
-    for item in errors:
-        text += f"\n  {item.get('field')}: {item.get('message')}"
-    return text
+    lines = [f"{item.get('field')}: {item.get('message')}" for item in errors]
+    if lines == [detail]:  # one violation is the detail itself: say it once
+        return text
+    return "\n  ".join([text, *lines])

@@ -4,49 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar, cast
 
 import click
 
-from cortex.cli.client import CliError, GatewayClient, default_token, default_url
+from cortex.cli.agents import agents
+from cortex.cli.client import CliError
+from cortex.cli.common import friendly, gateway, settings_or_exit
+from cortex.cli.hosts import hosts, instances
 from cortex.cli.output import print_json, print_table
+from cortex.cli.templates import templates
 from cortex.kernel import __version__
-from cortex.kernel.errors import CortexError
-from cortex.kernel.settings import Settings, SettingsError, load_settings
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        raise CliError(str(exc), exit_code=2) from None
-
-
-def friendly(fn: F) -> F:
-    """Errors end as one `error:` line and an exit status, never a traceback."""
-
-    @wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except CliError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except CortexError as exc:
-            click.echo(f"error: {exc.message}", err=True)
-            sys.exit(1)
-
-    return cast(F, run)
-
-
-def gateway() -> GatewayClient:
-    settings = settings_or_exit()
-    token, source = default_token(settings)
-    return GatewayClient(default_url(settings), token, source)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -161,6 +128,10 @@ def tokens_revoke(name: str) -> None:
     if not revoke_token(settings_or_exit().effective_tokens_file, name):
         raise CliError(f"no token named {name!r}")
     click.echo(f"revoked {name}")
+
+
+for _command in (templates, agents, hosts, instances):
+    cli.add_command(_command)
 
 
 def main() -> None:

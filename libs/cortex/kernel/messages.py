@@ -71,18 +71,14 @@ class Message:
 def encode_payload(
     value: Any, content_type: ContentType | None = None
 ) -> tuple[bytes, ContentType]:
-    """A Python value as payload bytes: bytes stay binary, str is text, the rest JSON."""
+    """A Python value as payload bytes: bytes go as they are (binary unless a content type is
+    given, e.g. JSON that is already encoded), str is text, the rest JSON."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value), content_type or "application/octet-stream"
     if content_type is None:
-        if isinstance(value, bytes | bytearray | memoryview):
-            content_type = "application/octet-stream"
-        elif isinstance(value, str):
-            content_type = "text/plain"
-        else:
-            content_type = "application/json"
+        content_type = "text/plain" if isinstance(value, str) else "application/json"
     if content_type == "application/octet-stream":
-        if not isinstance(value, bytes | bytearray | memoryview):
-            raise Invalid.field("$.payload", "binary payloads must be bytes")
-        return bytes(value), content_type
+        raise Invalid.field("$.payload", "binary payloads must be bytes")
     if content_type == "text/plain":
         if not isinstance(value, str):
             raise Invalid.field("$.payload", "text/plain payloads must be a string")

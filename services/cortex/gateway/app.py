@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import msgspec
 from litestar import Litestar, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -13,7 +14,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 
 from cortex.gateway.auth import make_guard
 from cortex.gateway.problems import EXCEPTION_HANDLERS
-from cortex.gateway.routes import platform
+from cortex.gateway.routes import agents, hosts, platform, templates
 from cortex.gateway.state import Gateway
 from cortex.kernel import __version__
 
@@ -24,7 +25,7 @@ administration `admin`. Errors are RFC 9457 problem documents (`application/prob
 whose `code` is one of the platform's error codes and whose `errors` name each bad field.
 """
 
-ROUTES: list[Any] = [*platform.ROUTES]
+ROUTES: list[Any] = [*platform.ROUTES, *templates.ROUTES, *agents.ROUTES, *hosts.ROUTES]
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -52,7 +53,8 @@ def openapi_document() -> dict[str, Any]:
         dependencies={"gw": Provide(lambda: None, sync_to_thread=False)},
         logging_config=None,
     )
-    return app.openapi_schema.to_schema()
+    # Defaults of nested Structs (HealthSettings(), ...) stay objects in Litestar's schema.
+    return dict(msgspec.to_builtins(app.openapi_schema.to_schema()))
 
 
 @get("/api/v1/openapi.json", include_in_schema=False)

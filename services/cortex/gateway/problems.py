@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -72,13 +73,39 @@ def on_cortex_error(request: Request[Any, Any, Any], exc: CortexError) -> Respon
 def on_validation_error(
     request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[bytes]:
-    violations = []
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        key = str(item.get("key") or "")
-        field = key if key.startswith("$") else (f"$.{key}" if key else "$")
-        violations.append(Violation(field=field, message=str(item.get("message", ""))))
-    detail = "; ".join(f"{v.field}: {v.message}" for v in violations) or str(exc.detail)
+    items = exc.extra if isinstance(exc.extra, list) else []
+    if not items:  # the body is not JSON at all
+        return problem_response(
+            request,
+            400,
+            ErrorCode.INVALID,
+            str(exc.detail),
+            errors=[Violation(field="$", message=str(exc.detail))],
+        )
+    violations = [
+        _violation(
+            str(i.get("key") or ""), str(i.get("message", "")), str(i.get("source") or "body")
+        )
+        for i in items
+    ]
+    detail = "; ".join(f"{v.field}: {v.message}" for v in violations)
     return problem_response(request, 422, ErrorCode.INVALID, detail, errors=violations)
+
+
+_NAMED_FIELD = re.compile(r"^Object (missing required|contains unknown) field `(?P<name>[^`]+)`$")
+
+
+def _violation(key: str, message: str, source: str) -> Violation:
+    """Litestar reports `key: data` for the body itself and `a.b` below it; users get JSON
+    paths (`$.a.b`), and a missing or unknown field is named at its own path."""
+    if source != "body":
+        return Violation(field=f"{source}.{key}", message=message)
+    field = "$" if key in ("", "data") else f"$.{key}"
+    named = _NAMED_FIELD.match(message)
+    if named:
+        field = f"{field}.{named['name']}"
+        message = "required field is missing" if "missing" in message else "unknown field"
+    return Violation(field=field, message=message)
 
 
 def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:

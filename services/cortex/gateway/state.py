@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, TypeVar
 
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from nats.aio.client import Client as NATS
 from nats.micro import add_service
 
+from cortex.gateway.auth import principal_of
 from cortex.kernel import __version__
 from cortex.kernel.bus.connection import connect
 from cortex.kernel.bus.rpc import ServiceClient
@@ -15,6 +18,8 @@ from cortex.kernel.errors import Unavailable
 from cortex.kernel.logging import get_logger
 from cortex.kernel.settings import Settings
 from cortex.kernel.tokens import TokenRegistry
+
+T = TypeVar("T")
 
 log = get_logger()
 
@@ -45,6 +50,30 @@ class Gateway:
     @property
     def client(self) -> ServiceClient:
         return ServiceClient(self.nc, self.subjects, timeout=self.settings.request_timeout)
+
+    async def ask(
+        self,
+        service: str,
+        verb: str,
+        body: Any,
+        reply_type: type[T],
+        connection: ASGIConnection[Any, Any, Any, Any],
+        *,
+        timeout: float | None = None,
+    ) -> T:
+        """A command or query on behalf of the caller: their token's name is the actor."""
+        principal = principal_of(connection)
+        actor = f"api:{principal.name}" if principal else None
+        correlation = connection.headers.get("x-request-id")
+        return await self.client.call(
+            service,
+            verb,
+            body,
+            reply_type,
+            actor=actor,
+            correlation_id=correlation,
+            timeout=timeout,
+        )
 
     def readiness(self) -> dict[str, bool]:
         return {"nats": self.nats_connected}

@@ -59,6 +59,7 @@ class DurableConsumer:
             filter_subject=filter_subjects[0] if len(filter_subjects) == 1 else None,
         )
         self._handler = handler
+        self._ack_wait = ack_wait
         self._concurrency = concurrency
         self._inflight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -121,6 +122,10 @@ class DurableConsumer:
                 task.add_done_callback(self._inflight.discard)
 
     async def _handle(self, msg: Msg) -> None:
+        # A handler may take longer than ack_wait (an LLM call, a queue behind a busy
+        # replica): keep telling the server the message is in progress so it is not
+        # redelivered to someone else meanwhile.
+        keepalive = asyncio.create_task(self._keep_alive(msg))
         try:
             await self._handler(msg)
         except Exception as exc:
@@ -134,7 +139,15 @@ class DurableConsumer:
             )
             await _quietly(msg.nak(delay=nak_delay(deliveries)))
             return
+        finally:
+            keepalive.cancel()
         await _quietly(msg.ack())
+
+    async def _keep_alive(self, msg: Msg) -> None:
+        every = max(0.5, self._ack_wait / 3)
+        while True:
+            await asyncio.sleep(every)
+            await _quietly(msg.in_progress())
 
 
 async def _quietly(op: Awaitable[None]) -> None:

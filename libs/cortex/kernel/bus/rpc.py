@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypeVar
 
 import msgspec
@@ -17,6 +18,11 @@ from cortex.kernel.errors import Internal, Timeout, Unavailable, from_contract
 from cortex.kernel.ids import new_id
 
 T = TypeVar("T")
+
+
+NO_RESPONDER_RETRIES = (0.05, 0.2)
+"""Pauses before asking again when nobody answered: a service that is (re)starting subscribes
+its endpoints a moment after it becomes reachable, and a restart takes a moment."""
 
 
 class _Head(msgspec.Struct):
@@ -53,12 +59,16 @@ class ServiceClient:
             hdrs[h.IDEMPOTENCY_KEY] = idempotency_key
         wait = timeout or self._timeout
         payload = body if isinstance(body, bytes) else msgspec.json.encode(body)
+        subject = self._subjects.command(service, verb)
         try:
-            msg = await self._nc.request(
-                self._subjects.command(service, verb), payload, timeout=wait, headers=hdrs
-            )
-        except NoRespondersError:
-            raise Unavailable(f"the {service} service is not running") from None
+            for pause in (*NO_RESPONDER_RETRIES, None):
+                try:
+                    msg = await self._nc.request(subject, payload, timeout=wait, headers=hdrs)
+                    break
+                except NoRespondersError:
+                    if pause is None:
+                        raise Unavailable(f"the {service} service is not running") from None
+                    await asyncio.sleep(pause)
         except (NatsTimeoutError, TimeoutError):
             raise Timeout(f"the {service} service did not answer {verb} within {wait:g}s") from None
         try:

@@ -23,7 +23,8 @@ async def open_store(url: str, service: str, *, sqlite_synchronous: str = "FULL"
     if scheme == "sqlite":
         from cortex.kernel.store.sqlite import SQLiteEventStore
 
-        path = Path(unquote(urlsplit(url).path))
+        # As in SQLAlchemy: `sqlite:///rel/path` is relative, `sqlite:////abs/path` absolute.
+        path = Path(unquote(urlsplit(url).path)[1:])
         if path.suffix != ".db":
             path = path / f"{service}.db"
         return await SQLiteEventStore.open(path, sqlite_synchronous)

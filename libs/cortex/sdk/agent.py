@@ -1,0 +1,106 @@
+"""The `Agent` base class and what the host gives each replica."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from structlog.typing import FilteringBoundLogger
+
+from cortex.contracts.messages import ContentType
+from cortex.kernel.messages import Message
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A reply with an explicit content type; a plain return value is typed by the SDK
+    (bytes: binary, str: text, anything else: JSON)."""
+
+    payload: Any
+    content_type: ContentType | None = None
+
+
+class AgentContext(Protocol):
+    """What the agent host provides to a replica. Agents use it through `Agent`'s methods."""
+
+    async def send(
+        self,
+        sender: str,
+        to: str,
+        payload: Any,
+        content_type: ContentType | None,
+        headers: dict[str, str] | None,
+    ) -> str: ...
+
+    async def request(
+        self, sender: str, to: str, payload: Any, content_type: ContentType | None, timeout: float
+    ) -> Message: ...
+
+
+class Agent:
+    """Base class of every agent. The host creates one instance per replica.
+
+    Attributes set before `on_start`: `id` and `name` (of the agent, shared by its replicas),
+    `instance_id` (this replica), `config` (the agent's validated config) and `log` (a
+    structlog logger bound to the agent and instance).
+    """
+
+    id: str
+    name: str
+    instance_id: str
+    config: dict[str, Any]
+    log: FilteringBoundLogger
+    _context: AgentContext
+
+    def _bind(
+        self,
+        *,
+        agent_id: str,
+        name: str,
+        instance_id: str,
+        config: dict[str, Any],
+        log: FilteringBoundLogger,
+        context: AgentContext,
+    ) -> None:
+        self.id = agent_id
+        self.name = name
+        self.instance_id = instance_id
+        self.config = config
+        self.log = log
+        self._context = context
+
+    async def on_start(self) -> None:
+        """Called once before the first message. Raising here fails the replica's start."""
+
+    async def on_message(self, msg: Message) -> Any:
+        """Handle one message. The return value (unless None) is the reply to a request.
+
+        Returning acknowledges the message; raising makes it come back later (with backoff),
+        up to the template's `max_deliveries`.
+        """
+        return None
+
+    async def on_stop(self) -> None:
+        """Called once after the last message, when the replica is stopped gracefully."""
+
+    async def send(
+        self,
+        to: str,
+        payload: Any,
+        *,
+        content_type: ContentType | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        """Send to another agent (by id or name), persisted; returns the message id."""
+        return await self._context.send(self.id, to, payload, content_type, headers)
+
+    async def request(
+        self,
+        to: str,
+        payload: Any,
+        *,
+        timeout: float = 10.0,
+        content_type: ContentType | None = None,
+    ) -> Message:
+        """Send and wait for the other agent's reply; raises `Timeout` if none comes."""
+        return await self._context.request(self.id, to, payload, content_type, timeout)

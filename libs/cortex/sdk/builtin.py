@@ -1,0 +1,35 @@
+"""The agents behind the built-in templates `echo` and `counter`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cortex.kernel.messages import Message
+from cortex.sdk.agent import Agent, Reply
+
+
+class Echo(Agent):
+    """Replies with exactly what it got: same bytes, same content type."""
+
+    async def on_message(self, msg: Message) -> Reply:
+        return Reply(msg.payload, msg.content_type)
+
+
+class Counter(Agent):
+    """Counts the messages it handled; a JSON `{"by": n}` adds n. Replies `{"count": n}`.
+
+    The count lives in the replica's memory for now: it starts from `config.start` and is lost
+    when the replica stops (agent state, which survives redeploys, comes with the state API).
+    """
+
+    async def on_start(self) -> None:
+        self.count = int(self.config.get("start", 0))
+
+    async def on_message(self, msg: Message) -> dict[str, Any]:
+        step = 1
+        if msg.content_type == "application/json":
+            body = msg.json()
+            if isinstance(body, dict) and isinstance(body.get("by"), int):
+                step = body["by"]
+        self.count += step
+        return {"count": self.count}

@@ -1,0 +1,257 @@
+"""Agents: create, list, get, update, deploy, scale, delete, and talk to them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, delete, get, post, put
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from nats.aio.msg import Msg
+
+from cortex.contracts import messages as m
+from cortex.contracts.lifecycle import (
+    AgentPage,
+    AgentRef,
+    AgentStatus,
+    AgentView,
+    CreateAgent,
+    DeleteAgent,
+    DeployAgent,
+    ListAgents,
+    ScaleAgent,
+    ScalePlan,
+    UpdateAgent,
+)
+from cortex.contracts.messages import SendMessage, SendResult
+from cortex.contracts.names import Labels, Replicas
+from cortex.contracts.registry import InstancePage, ListInstances
+from cortex.gateway.auth import principal_of
+from cortex.gateway.state import Gateway, GatewayDep
+from cortex.kernel.errors import CortexError, Invalid, Timeout
+from cortex.kernel.messages import payload_from_api, read_message, send_to_agent
+
+TAGS = ["agents"]
+MAX_WAIT = 300.0
+
+DryRun = Annotated[
+    bool, QueryParameter(description="Validate and show what would happen; change nothing")
+]
+
+
+class AgentBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`PUT /agents/{id}`: the config and/or labels to replace."""
+
+    config: dict[str, Any] | None = None
+    labels: Labels | None = None
+
+
+class DeployBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    replicas: Replicas | None = None
+
+
+class ScaleBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    replicas: Replicas
+
+
+@post("/api/v1/agents", tags=TAGS, summary="Create an agent from a template")
+async def create_agent(
+    gw: GatewayDep,
+    data: JSONBody[CreateAgent],
+    request: Request[Any, Any, Any],
+    dry_run: DryRun = False,
+) -> Response[AgentView]:
+    cmd = msgspec.structs.replace(data, dry_run=dry_run or data.dry_run)
+    view = await gw.ask("lifecycle", "agent.create", cmd, AgentView, request)
+    return Response(view, status_code=200 if cmd.dry_run else 201)
+
+
+@get("/api/v1/agents", tags=TAGS, summary="Agents, filtered and paged (ordered by name)")
+async def list_agents(
+    gw: GatewayDep,
+    request: Request[Any, Any, Any],
+    status: FromQuery[AgentStatus | None] = None,
+    template: FromQuery[str | None] = None,
+    label: Annotated[
+        list[str] | None, QueryParameter(description="`key=value`; repeat for several")
+    ] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    after: Annotated[str | None, QueryParameter(description="`next` of the previous page")] = None,
+) -> AgentPage:
+    labels: dict[str, str] = {}
+    for item in label or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise Invalid.field("query.label", f"{item!r} is not key=value")
+        labels[key] = value
+    query = ListAgents(status=status, template=template, labels=labels, limit=limit, after=after)
+    return await gw.ask("lifecycle", "agent.list", query, AgentPage, request)
+
+
+@get("/api/v1/agents/{ref:str}", tags=TAGS, summary="One agent (by id or name), with its instances")
+async def get_agent(
+    gw: GatewayDep, ref: FromPath[str], request: Request[Any, Any, Any]
+) -> AgentView:
+    view = await gw.ask("lifecycle", "agent.get", AgentRef(ref), AgentView, request)
+    try:
+        page = await gw.ask(
+            "registry", "instance.list", ListInstances(agent=view.id), InstancePage, request
+        )
+    except CortexError:
+        return view  # the registry is away: the agent itself is still worth showing
+    ready = sum(1 for i in page.items if i.health == "healthy" and i.state == "running")
+    return msgspec.structs.replace(view, instances=page.items, ready_replicas=ready)
+
+
+@put("/api/v1/agents/{ref:str}", tags=TAGS, summary="Replace an agent's config and/or labels")
+async def update_agent(
+    gw: GatewayDep,
+    ref: FromPath[str],
+    data: JSONBody[AgentBody],
+    request: Request[Any, Any, Any],
+    dry_run: DryRun = False,
+) -> AgentView:
+    cmd = UpdateAgent(ref=ref, config=data.config, labels=data.labels, dry_run=dry_run)
+    return await gw.ask("lifecycle", "agent.update", cmd, AgentView, request)
+
+
+@post(
+    "/api/v1/agents/{ref:str}/deploy",
+    tags=TAGS,
+    status_code=202,
+    summary="Start the agent's replicas",
+)
+async def deploy_agent(
+    gw: GatewayDep,
+    ref: FromPath[str],
+    request: Request[Any, Any, Any],
+    data: JSONBody[DeployBody | None] = None,
+) -> AgentView:
+    cmd = DeployAgent(ref=ref, replicas=data.replicas if data else None)
+    return await gw.ask("lifecycle", "agent.deploy", cmd, AgentView, request)
+
+
+@post(
+    "/api/v1/agents/{ref:str}/scale",
+    tags=TAGS,
+    status_code=202,
+    summary="Change the number of replicas",
+)
+async def scale_agent(
+    gw: GatewayDep,
+    ref: FromPath[str],
+    data: JSONBody[ScaleBody],
+    request: Request[Any, Any, Any],
+    dry_run: DryRun = False,
+) -> ScalePlan:
+    cmd = ScaleAgent(ref=ref, replicas=data.replicas, dry_run=dry_run)
+    return await gw.ask("lifecycle", "agent.scale", cmd, ScalePlan, request)
+
+
+@delete(
+    "/api/v1/agents/{ref:str}",
+    tags=TAGS,
+    status_code=202,
+    summary="Terminate gracefully (the record stays and can be deployed again); "
+    "`purge=true` removes the agent for good",
+)
+async def delete_agent(
+    gw: GatewayDep,
+    ref: FromPath[str],
+    request: Request[Any, Any, Any],
+    grace: Annotated[
+        float | None, QueryParameter(ge=0, le=86400, description="Seconds per replica")
+    ] = None,
+    purge: FromQuery[bool] = False,
+) -> AgentView:
+    cmd = DeleteAgent(ref=ref, grace=grace, purge=purge)
+    return await gw.ask("lifecycle", "agent.delete", cmd, AgentView, request)
+
+
+@post(
+    "/api/v1/agents/{ref:str}/messages",
+    tags=TAGS,
+    status_code=200,
+    summary="Send a message to an agent; with `wait`, return its reply",
+)
+async def send_message(
+    gw: GatewayDep,
+    ref: FromPath[str],
+    data: JSONBody[SendMessage],
+    request: Request[Any, Any, Any],
+    wait: Annotated[
+        float | None, QueryParameter(ge=0, le=MAX_WAIT, description="Seconds to wait for the reply")
+    ] = None,
+) -> Response[SendResult]:
+    agent = await gw.ask("lifecycle", "agent.get", AgentRef(ref), AgentView, request)
+    payload = payload_from_api(data.payload, data.content_type)
+    principal = principal_of(request)
+    sender = f"api:{principal.name}" if principal else "api"
+    if not wait:
+        msg_id = await send_to_agent(
+            gw.nc.jetstream(),
+            gw.subjects,
+            agent.id,
+            payload,
+            content_type=data.content_type,
+            sender=sender,
+            extra_headers=data.headers,
+        )
+        return Response(SendResult(id=msg_id, status="accepted"), status_code=202)
+    return Response(await _request_reply(gw, agent, data, payload, sender, wait))
+
+
+async def _request_reply(
+    gw: Gateway,
+    agent: AgentView,
+    data: JSONBody[SendMessage],
+    payload: bytes,
+    sender: str,
+    wait: float,
+) -> SendResult:
+    nc = gw.nc
+    inbox = nc.new_inbox()
+    answer: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
+
+    async def on_reply(msg: Msg) -> None:
+        if not answer.done():
+            answer.set_result(msg)
+
+    sub = await nc.subscribe(inbox, cb=on_reply)
+    try:
+        msg_id = await send_to_agent(
+            nc.jetstream(),
+            gw.subjects,
+            agent.id,
+            payload,
+            content_type=data.content_type,
+            sender=sender,
+            reply_to=inbox,
+            extra_headers=data.headers,
+        )
+        try:
+            msg = await asyncio.wait_for(answer, wait)
+        except TimeoutError:
+            raise Timeout(
+                f"agent {agent.name} did not reply within {wait:g}s; the message {msg_id} "
+                "stays in its inbox and will still be delivered",
+                details={"message_id": msg_id, "agent_status": agent.status},
+            ) from None
+    finally:
+        await sub.unsubscribe()
+    if (msg.headers or {}).get(m.STATUS) == "error":
+        return SendResult(id=msg_id, status="error", error=msg.data.decode(errors="replace"))
+    return SendResult(id=msg_id, status="replied", reply=read_message(msg, sender).to_view())
+
+
+ROUTES = [
+    create_agent,
+    list_agents,
+    get_agent,
+    update_agent,
+    deploy_agent,
+    scale_agent,
+    delete_agent,
+    send_message,
+]

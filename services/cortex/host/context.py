@@ -1,0 +1,90 @@
+"""What replicas use to talk to other agents: `Agent.send` and `Agent.request`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from cortex.contracts import messages as m
+from cortex.contracts.lifecycle import AgentRef, AgentView
+from cortex.contracts.messages import ContentType
+from cortex.contracts.subjects import Subjects
+from cortex.kernel.bus.rpc import ServiceClient
+from cortex.kernel.errors import Internal, Timeout
+from cortex.kernel.messages import Message, encode_payload, read_message, send_to_agent
+
+NAME_CACHE_SECONDS = 30.0
+
+
+class HostAgentContext:
+    def __init__(self, nc: NATS, subjects: Subjects, client: ServiceClient) -> None:
+        self._nc = nc
+        self._js = nc.jetstream()
+        self._subjects = subjects
+        self._client = client
+        self._names: dict[str, tuple[str, float]] = {}
+
+    async def resolve(self, to: str) -> str:
+        """An agent id from an id or a name (names are looked up and cached briefly)."""
+        cached = self._names.get(to)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        agent = await self._client.call("lifecycle", "agent.get", AgentRef(to), AgentView)
+        self._names[to] = (agent.id, time.monotonic() + NAME_CACHE_SECONDS)
+        return agent.id
+
+    async def send(
+        self,
+        sender: str,
+        to: str,
+        payload: Any,
+        content_type: ContentType | None,
+        headers: dict[str, str] | None,
+    ) -> str:
+        body, kind = encode_payload(payload, content_type)
+        return await send_to_agent(
+            self._js,
+            self._subjects,
+            await self.resolve(to),
+            body,
+            content_type=kind,
+            sender=sender,
+            extra_headers=headers,
+        )
+
+    async def request(
+        self, sender: str, to: str, payload: Any, content_type: ContentType | None, timeout: float
+    ) -> Message:
+        body, kind = encode_payload(payload, content_type)
+        agent_id = await self.resolve(to)
+        inbox = self._nc.new_inbox()
+        answer: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
+
+        async def on_reply(msg: Msg) -> None:
+            if not answer.done():
+                answer.set_result(msg)
+
+        sub = await self._nc.subscribe(inbox, cb=on_reply)
+        try:
+            await send_to_agent(
+                self._js,
+                self._subjects,
+                agent_id,
+                body,
+                content_type=kind,
+                sender=sender,
+                reply_to=inbox,
+            )
+            try:
+                msg = await asyncio.wait_for(answer, timeout)
+            except TimeoutError:
+                raise Timeout(f"agent {to} did not reply within {timeout:g}s") from None
+        finally:
+            await sub.unsubscribe()
+        if (msg.headers or {}).get(m.STATUS) == "error":
+            raise Internal(f"agent {to} failed: {msg.data.decode(errors='replace')}")
+        return read_message(msg, sender)

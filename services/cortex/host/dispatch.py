@@ -1,0 +1,237 @@
+"""Getting inbox messages to replicas: partitioned consumers, local delivery, hand-over.
+
+Every host pulls from every inbox partition (`inbox-<p>`, one durable consumer each: a fixed
+number of consumers whatever the number of agents, see docs/architecture.md). A message for an
+agent with a replica here is handled here; one for an agent that runs elsewhere is handed over
+with a core NATS request to `cortex.deliver.<agent_id>`, which the hosts running that agent
+answer as a queue group. Either way the JetStream message is acked only once a handler
+succeeded, and nak'ed with backoff otherwise, so nothing acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.client import JetStreamContext
+from prometheus_client import Counter
+
+from cortex.contracts import messages as m
+from cortex.contracts.subjects import Subjects
+from cortex.kernel.bus.consumer import DurableConsumer
+from cortex.kernel.ids import new_id, utcnow
+from cortex.kernel.logging import get_logger
+from cortex.kernel.messages import Message, encode_payload, read_message
+from cortex.sdk.agent import Reply
+
+from .replica import Replica
+
+log = get_logger()
+
+DELIVERED = Counter(
+    "cortex_host_messages_total", "Messages handled by this host's replicas", ["outcome"]
+)
+HANDED_OVER = Counter(
+    "cortex_host_handovers_total",
+    "Messages passed to another host that runs the agent",
+    ["outcome"],
+)
+
+DELIVERY_HEADER = "Cortex-Delivery"
+
+
+class AgentNotHere(Exception):
+    """No host runs a replica of the agent right now; the message waits and comes back."""
+
+
+class HandlerFailed(Exception):
+    pass
+
+
+class AgentSlot:
+    """The replicas of one agent on this host, picked round robin."""
+
+    def __init__(self, agent_id: str) -> None:
+        self.agent_id = agent_id
+        self.replicas: list[Replica] = []
+        self._turn = itertools.count()
+        self.subscription: Subscription | None = None
+
+    def pick(self) -> Replica | None:
+        ready = [r for r in self.replicas if r.accepting]
+        if not ready:
+            return None
+        return ready[next(self._turn) % len(ready)]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        nc: NATS,
+        js: JetStreamContext,
+        subjects: Subjects,
+        *,
+        handover_timeout: float = 600.0,
+        concurrency: int = 512,
+    ) -> None:
+        self._nc = nc
+        self._js = js
+        self._subjects = subjects
+        self._handover_timeout = handover_timeout
+        self._concurrency = concurrency
+        self._slots: dict[str, AgentSlot] = {}
+        self._consumers: list[DurableConsumer] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        for partition in range(self._subjects.inbox_partitions):
+            consumer = DurableConsumer(
+                self._js,
+                stream=self._subjects.messages_stream,
+                durable=self._subjects.inbox_consumer(partition),
+                filter_subjects=[self._subjects.inbox_partition(partition)],
+                handler=self._on_inbox,
+                concurrency=self._concurrency,
+            )
+            await consumer.start()
+            self._consumers.append(consumer)
+
+    async def stop_taking(self, grace: float) -> None:
+        """No new messages from the inboxes; those being handled finish (up to `grace`)."""
+        await asyncio.gather(*(c.stop(grace) for c in self._consumers))
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=grace)
+
+    async def add(self, replica: Replica) -> None:
+        slot = self._slots.get(replica.spec.agent_id)
+        if slot is None:
+            slot = self._slots[replica.spec.agent_id] = AgentSlot(replica.spec.agent_id)
+            subject = self._subjects.deliver(slot.agent_id)
+            slot.subscription = await self._nc.subscribe(
+                subject, queue=f"deliver-{slot.agent_id}", cb=self._on_handover
+            )
+        slot.replicas.append(replica)
+
+    async def remove(self, replica: Replica) -> None:
+        slot = self._slots.get(replica.spec.agent_id)
+        if slot is None or replica not in slot.replicas:
+            return
+        slot.replicas.remove(replica)
+        if not slot.replicas:
+            del self._slots[slot.agent_id]
+            if slot.subscription is not None:
+                try:
+                    await slot.subscription.unsubscribe()
+                except Exception as exc:  # the connection is closing: nothing to undo
+                    log.debug("unsubscribe failed", error=str(exc))
+
+    # --- from the inbox consumers (acked by the consumer when this returns) ----------------
+
+    async def _on_inbox(self, msg: Msg) -> None:
+        agent_id = msg.subject.rsplit(".", 1)[-1]
+        slot = self._slots.get(agent_id)
+        replica = slot.pick() if slot else None
+        if replica is not None:
+            await self._handle_here(replica, read_message(msg, agent_id))
+            return
+        await self._hand_over(agent_id, msg)
+
+    async def _hand_over(self, agent_id: str, msg: Msg) -> None:
+        headers = dict(msg.headers or {})
+        headers[DELIVERY_HEADER] = str(msg.metadata.num_delivered if msg.metadata else 1)
+        try:
+            answer = await self._nc.request(
+                self._subjects.deliver(agent_id),
+                msg.data,
+                headers=headers,
+                timeout=self._handover_timeout,
+            )
+        except NoRespondersError:
+            HANDED_OVER.labels("not_running").inc()
+            raise AgentNotHere(f"no host runs agent {agent_id}") from None
+        except (NatsTimeoutError, TimeoutError):
+            HANDED_OVER.labels("timeout").inc()
+            raise HandlerFailed(f"the host running {agent_id} did not answer") from None
+        if (answer.headers or {}).get(m.STATUS) != "ok":
+            HANDED_OVER.labels("failed").inc()
+            raise HandlerFailed(answer.data.decode(errors="replace"))
+        HANDED_OVER.labels("ok").inc()
+
+    # --- from another host -----------------------------------------------------------------
+
+    async def _on_handover(self, msg: Msg) -> None:
+        # Callbacks of one subscription run one after another; a task per message lets an
+        # agent with concurrency > 1 work on several at once.
+        task = asyncio.create_task(self._serve_handover(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve_handover(self, msg: Msg) -> None:
+        agent_id = msg.subject.rsplit(".", 1)[-1]
+        slot = self._slots.get(agent_id)
+        replica = slot.pick() if slot else None
+        status, body = "ok", b""
+        if replica is None:
+            status, body = "error", f"agent {agent_id} stopped on this host".encode()
+        else:
+            try:
+                await self._handle_here(replica, read_message(msg, agent_id))
+            except Exception as exc:
+                status, body = "error", str(exc).encode()
+        try:
+            await self._nc.publish(msg.reply, body, headers={m.STATUS: status})
+        except Exception as exc:
+            log.debug("hand-over answer not sent", error=str(exc))
+
+    # --- handling ----------------------------------------------------------------------------
+
+    async def _handle_here(self, replica: Replica, message: Message) -> None:
+        try:
+            result = await replica.handle(message)
+        except Exception as exc:
+            DELIVERED.labels("failed").inc()
+            if message.reply_to:
+                await self._reply(
+                    message,
+                    replica,
+                    f"{type(exc).__name__}: {exc}".encode(),
+                    "text/plain",
+                    status="error",
+                )
+            raise HandlerFailed(f"{type(exc).__name__}: {exc}") from exc
+        DELIVERED.labels("ok").inc()
+        if message.reply_to:
+            payload, content_type = _reply_payload(result)
+            await self._reply(message, replica, payload, content_type, status="ok")
+
+    async def _reply(
+        self, message: Message, replica: Replica, payload: bytes, content_type: str, *, status: str
+    ) -> None:
+        assert message.reply_to is not None
+        headers = {
+            m.MSG_ID: new_id(),
+            m.CREATED_AT: utcnow().isoformat(),
+            m.IN_REPLY_TO: message.id,
+            m.FROM: replica.spec.agent_id,
+            m.TO: message.sender,
+            m.CONTENT_TYPE: content_type,
+            m.STATUS: status,
+        }
+        try:
+            await self._nc.publish(message.reply_to, payload, headers=headers)
+        except Exception as exc:  # the requester is gone; the message itself still counts
+            log.debug("reply not sent", error=str(exc))
+
+
+def _reply_payload(result: Any) -> tuple[bytes, str]:
+    if isinstance(result, Reply):
+        return encode_payload(result.payload, result.content_type)
+    if result is None:
+        return b"", "application/octet-stream"
+    return encode_payload(result)

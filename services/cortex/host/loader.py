@@ -1,0 +1,33 @@
+"""Importing agent classes named by templates (`package.module:Class`)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from cortex.sdk.agent import Agent
+
+
+class HandlerError(Exception):
+    """The template's handler cannot be used; the message says why, for the agent's status."""
+
+
+def extend_path(agent_path: str) -> None:
+    """Make `CORTEX_AGENT_PATH` folders importable, first in line."""
+    for folder in reversed([p for p in agent_path.split(":") if p]):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+
+
+def load_agent_class(handler: str) -> type[Agent]:
+    module_name, _, class_name = handler.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # an ImportError, or any error the module raises while loading
+        raise HandlerError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise HandlerError(f"{module_name!r} has no {class_name!r}")
+    if not (isinstance(cls, type) and issubclass(cls, Agent)):
+        raise HandlerError(f"{handler} is not a subclass of cortex.sdk.Agent")
+    return cls

@@ -1,0 +1,117 @@
+"""One running replica of an agent: its `Agent` object, state and counters."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from cortex.contracts.hosts import ReplicaSpec
+from cortex.contracts.registry import ReplicaReport, ReplicaState
+from cortex.kernel.ids import utcnow
+from cortex.kernel.logging import get_logger
+from cortex.kernel.messages import Message
+from cortex.sdk.agent import Agent, AgentContext
+
+MAX_ERROR = 500
+
+
+class ReplicaStartError(Exception):
+    pass
+
+
+class Replica:
+    def __init__(self, spec: ReplicaSpec, cls: type[Agent], context: AgentContext) -> None:
+        self.spec = spec
+        self.state: ReplicaState = "starting"
+        self.started_at = utcnow()
+        self.inflight = 0
+        self.handled = 0
+        self.failures = 0
+        self.last_error: str | None = None
+        self._slots = asyncio.Semaphore(spec.concurrency)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.log = get_logger(
+            agent_id=spec.agent_id, agent=spec.agent_name, instance_id=spec.instance_id
+        )
+        self.agent = cls()
+        self.agent._bind(
+            agent_id=spec.agent_id,
+            name=spec.agent_name,
+            instance_id=spec.instance_id,
+            config=dict(spec.config),
+            log=self.log,
+            context=context,
+        )
+
+    @property
+    def id(self) -> str:
+        return self.spec.instance_id
+
+    @property
+    def accepting(self) -> bool:
+        return self.state == "running"
+
+    async def start(self) -> None:
+        try:
+            await asyncio.wait_for(self.agent.on_start(), timeout=self.spec.startup_timeout)
+        except TimeoutError:
+            self._fail(f"on_start did not finish within {self.spec.startup_timeout:g}s")
+            raise ReplicaStartError(self.last_error) from None
+        except Exception as exc:
+            self._fail(f"on_start failed: {type(exc).__name__}: {exc}")
+            raise ReplicaStartError(self.last_error) from exc
+        self.state = "running"
+
+    async def handle(self, message: Message) -> Any:
+        """Run `on_message`, at most `concurrency` at a time; raises what the handler raised."""
+        async with self._slots:
+            self.inflight += 1
+            self._idle.clear()
+            try:
+                result = await self.agent.on_message(message)
+            except Exception as exc:
+                self.failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+                raise
+            finally:
+                self.inflight -= 1
+                if self.inflight == 0:
+                    self._idle.set()
+            self.handled += 1
+            return result
+
+    async def stop(self, grace: float) -> None:
+        """Graceful: no new messages, let in-flight ones finish within `grace`, `on_stop`."""
+        if self.state in ("stopping",):
+            return
+        self.state = "stopping"
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout=grace)
+        except TimeoutError:
+            self.log.warning(
+                "in-flight messages still running at the end of the grace period",
+                inflight=self.inflight,
+            )
+        try:
+            await asyncio.wait_for(self.agent.on_stop(), timeout=max(grace, 1.0))
+        except Exception as exc:
+            self.log.warning("on_stop failed", error=f"{type(exc).__name__}: {exc}")
+
+    def report(self) -> ReplicaReport:
+        return ReplicaReport(
+            instance_id=self.spec.instance_id,
+            agent_id=self.spec.agent_id,
+            agent_name=self.spec.agent_name,
+            state=self.state,
+            inflight=self.inflight,
+            handled=self.handled,
+            failures=self.failures,
+            last_error=self.last_error,
+            started_at=self.started_at,
+        )
+
+    def _fail(self, error: str) -> None:
+        self.state = "failed"
+        self.last_error = error[:MAX_ERROR]
+        self.log.warning("replica failed to start", error=self.last_error)

@@ -1,0 +1,28 @@
+"""Templates that ship with the platform, registered (idempotently) at every start."""
+
+from __future__ import annotations
+
+from cortex.contracts.lifecycle import TemplateSpec
+
+BUILTIN_TEMPLATES = [
+    TemplateSpec(
+        name="echo",
+        version="1",
+        description="Replies with exactly what it got (same payload, same content type).",
+        handler="cortex.sdk.builtin:Echo",
+        concurrency=16,
+    ),
+    TemplateSpec(
+        name="counter",
+        version="1",
+        description='Counts the messages it handled and replies {"count": n}; '
+        'a JSON {"by": n} adds n.',
+        handler="cortex.sdk.builtin:Counter",
+        config_schema={
+            "type": "object",
+            "properties": {"start": {"type": "integer", "description": "First value."}},
+            "additionalProperties": False,
+        },
+        default_config={"start": 0},
+    ),
+]

@@ -1,0 +1,1 @@
+"""Runtime drivers: how desired replicas become running ones (`host` now, `kubernetes` next)."""

@@ -1,0 +1,81 @@
+"""The runtime driver port: observe what runs, start replicas, stop replicas.
+
+The reconciler decides how many replicas each agent needs; a driver decides where they go and
+makes it so. `host` places them on agent hosts; a `kubernetes` driver (a later addition) will
+implement the same three methods with Deployments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cortex.contracts.lifecycle import TemplateView
+from cortex.contracts.registry import Health, ReplicaState
+
+from ..projections import AgentRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedInstance:
+    id: str
+    agent_id: str
+    host_id: str
+    health: Health
+    state: ReplicaState
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedHost:
+    id: str
+    health: Health
+    replicas: int
+    capacity: int
+
+
+@dataclass(slots=True)
+class Observation:
+    instances: list[ObservedInstance] = field(default_factory=list)
+    hosts: list[ObservedHost] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    agent: AgentRecord
+    template: TemplateView
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    agent_id: str
+    instance_id: str
+    host_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartFailure:
+    agent_id: str
+    error: str
+    agent_fault: bool
+    """True when the agent itself cannot start (bad handler, failing on_start): the agent turns
+    `failed`. False when the place was the problem (host unreachable or full): retried."""
+
+
+class RuntimeDriver(Protocol):
+    runtime: str
+    """The template runtime this driver serves."""
+
+    async def observe(self) -> Observation: ...
+
+    async def start(
+        self,
+        requests: Sequence[StartRequest],
+        observation: Observation,
+        pending: Mapping[str, int],
+    ) -> tuple[list[Placement], list[StartFailure]]:
+        """Place and start replicas; `pending` counts starts per place not yet observed."""
+        ...
+
+    async def stop(self, instances: Sequence[ObservedInstance], grace: float) -> None: ...

@@ -1,0 +1,47 @@
+"""What the reconciler should do for one agent, given what runs: a pure function."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from .domain import ACTIVE
+from .drivers.port import ObservedInstance
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPlan:
+    start: int
+    stop: list[ObservedInstance]
+    ready: int
+    """Replicas healthy and running."""
+    present: int
+    """Replicas running or starting, not on their way out."""
+    settled: bool
+    """Nothing is being started or stopped for the agent."""
+
+
+def plan_agent(
+    *,
+    status: str,
+    replicas: int,
+    instances: Sequence[ObservedInstance],
+    pending: int,
+    stopping: Collection[str],
+) -> AgentPlan:
+    """`instances`: the agent's instances not gone; `pending`: starts asked for but not yet
+    seen; `stopping`: ids a stop was sent for."""
+    desired = replicas if status in ACTIVE else 0
+    live = [i for i in instances if i.state != "stopping" and i.id not in stopping]
+    leaving = len(instances) - len(live)
+    ready = sum(1 for i in live if i.health == "healthy" and i.state == "running")
+    present = len(live) + pending
+    start = max(0, desired - present) if status in ACTIVE else 0
+    extra = len(live) - desired
+    # Stop the least useful first: unhealthy, then still starting, then the newest.
+    ranked = sorted(live, key=lambda i: (i.health == "healthy", i.state == "running", i.id))
+    stop = ranked[:extra] if extra > 0 else []
+    settled = pending == 0 and leaving == 0 and not stop and start == 0
+    return AgentPlan(
+        start=start, stop=stop, ready=ready, present=present - len(stop), settled=settled
+    )

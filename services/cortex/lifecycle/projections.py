@@ -1,0 +1,141 @@
+"""The lifecycle read models: templates by name and version, agents by id and by name."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from cortex.contracts.events import EventEnvelope
+from cortex.contracts.lifecycle import (
+    AgentCreated,
+    AgentDeployRequested,
+    AgentPurged,
+    AgentScaled,
+    AgentStatus,
+    AgentStatusChanged,
+    AgentUpdated,
+    TemplateRegistered,
+    TemplateView,
+)
+from cortex.kernel.errors import NotFound
+from cortex.kernel.projection import StructProjection
+
+from .domain import CODEC
+
+
+class Templates(msgspec.Struct):
+    by_name: dict[str, list[TemplateView]] = {}
+
+
+class TemplatesProjection(StructProjection[Templates]):
+    name = "templates"
+    version = 1
+    model_type = Templates
+
+    def apply(self, event: EventEnvelope) -> None:
+        data = CODEC.decode(event)
+        if isinstance(data, TemplateRegistered):
+            view = TemplateView(
+                **msgspec.structs.asdict(data.spec),
+                registered_at=event.occurred_at,
+                registered_by=event.actor,
+            )
+            self.model.by_name.setdefault(data.spec.name, []).append(view)
+
+    def get(self, ref: str) -> TemplateView:
+        """`name` (the latest version) or `name@version`."""
+        name, _, version = ref.partition("@")
+        versions = self.model.by_name.get(name)
+        if not versions:
+            raise NotFound(f"no template {name!r}")
+        if not version:
+            return versions[-1]
+        for view in versions:
+            if view.version == version:
+                return view
+        raise NotFound(f"template {name!r} has no version {version!r}")
+
+    def versions(self, name: str) -> list[TemplateView]:
+        if name not in self.model.by_name:
+            raise NotFound(f"no template {name!r}")
+        return list(self.model.by_name[name])
+
+
+class AgentRecord(msgspec.Struct):
+    id: str
+    name: str
+    template: str
+    template_version: str
+    status: AgentStatus
+    replicas: int
+    config: dict[str, Any]
+    labels: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    status_reason: str | None = None
+
+
+class Agents(msgspec.Struct):
+    by_id: dict[str, AgentRecord] = {}
+    ids_by_name: dict[str, str] = {}
+
+
+class AgentsProjection(StructProjection[Agents]):
+    name = "agents"
+    version = 1
+    model_type = Agents
+
+    def apply(self, event: EventEnvelope) -> None:
+        data = CODEC.decode(event)
+        if isinstance(data, AgentCreated):
+            self.model.by_id[data.agent_id] = AgentRecord(
+                id=data.agent_id,
+                name=data.name,
+                template=data.template,
+                template_version=data.template_version,
+                status="created",
+                replicas=data.replicas,
+                config=data.config,
+                labels=data.labels,
+                created_at=event.occurred_at,
+                updated_at=event.occurred_at,
+                version=event.version,
+            )
+            self.model.ids_by_name[data.name] = data.agent_id
+            return
+        if not event.stream_id.startswith("agent-"):
+            return
+        record = self.model.by_id.get(event.stream_id.removeprefix("agent-"))
+        if record is None:
+            return
+        record.updated_at = event.occurred_at
+        record.version = event.version
+        if isinstance(data, AgentUpdated):
+            if data.config is not None:
+                record.config = data.config
+            if data.labels is not None:
+                record.labels = data.labels
+        elif isinstance(data, AgentDeployRequested | AgentScaled):
+            record.replicas = data.replicas
+        elif isinstance(data, AgentStatusChanged):
+            record.status = data.status
+            record.status_reason = data.reason
+        elif isinstance(data, AgentPurged):
+            del self.model.by_id[record.id]
+            if self.model.ids_by_name.get(record.name) == record.id:
+                del self.model.ids_by_name[record.name]
+
+    def find(self, ref: str) -> AgentRecord:
+        """By id or by name."""
+        record = self.model.by_id.get(ref)
+        if record is None and ref in self.model.ids_by_name:
+            record = self.model.by_id.get(self.model.ids_by_name[ref])
+        if record is None:
+            raise NotFound(f"no agent {ref!r}")
+        return record
+
+    def all(self) -> list[AgentRecord]:
+        return list(self.model.by_id.values())

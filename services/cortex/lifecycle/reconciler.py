@@ -1,0 +1,218 @@
+"""The reconciler: makes the replicas that run match what each agent wants, and moves agent
+statuses along (deploying -> running, terminating -> terminated, -> failed).
+
+It runs every `reconcile_interval` and whenever something changes (a command, a registry
+event), one pass at a time. Starts it asked for but has not seen registered yet are remembered
+(`pending`) until they show up or time out, so a slow host is not sent the same replica twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from prometheus_client import Gauge, Histogram
+
+from cortex.kernel.aggregate import Repository
+from cortex.kernel.errors import CortexError
+from cortex.kernel.logging import get_logger
+
+from .domain import ACTIVE, AgentState, agent_stream, observed
+from .drivers.port import ObservedInstance, RuntimeDriver, StartRequest
+from .planning import plan_agent
+from .projections import AgentsProjection, TemplatesProjection
+
+log = get_logger()
+
+PASS_SECONDS = Histogram(
+    "cortex_lifecycle_reconcile_duration_seconds", "Time of one reconciliation pass"
+)
+DESIRED = Gauge("cortex_lifecycle_replicas_desired", "Replicas the agents want")
+READY = Gauge("cortex_lifecycle_replicas_ready", "Replicas running and healthy")
+
+
+@dataclass(slots=True)
+class _Pending:
+    agent_id: str
+    host_id: str
+    deadline: float
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        agents: AgentsProjection,
+        templates: TemplatesProjection,
+        repository: Repository[AgentState],
+        drivers: dict[str, RuntimeDriver],
+        interval: float,
+        settle_margin: float,
+        on_purged: Callable[[AgentState], Awaitable[None]] | None = None,
+    ) -> None:
+        self._agents = agents
+        self._templates = templates
+        self._repo = repository
+        self._drivers = drivers
+        self._interval = interval
+        self._margin = settle_margin
+        self._on_purged = on_purged
+        self._pending: dict[str, _Pending] = {}
+        self._stopping: dict[str, float] = {}
+        self._failures: dict[str, str] = {}
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._warned = 0.0
+        self.ready: dict[str, int] = {}
+        """Ready replicas per agent id, as of the last pass (for the API's views)."""
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="reconciler")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+            self._wake.clear()
+            try:
+                await self.reconcile()
+            except asyncio.CancelledError:
+                raise
+            except CortexError as exc:
+                if time.monotonic() - self._warned > 30:
+                    log.warning("reconciliation skipped", error=exc.message)
+                    self._warned = time.monotonic()
+            except Exception:
+                log.exception("reconciliation failed")
+
+    async def reconcile(self) -> None:
+        async with self._lock:
+            started = time.perf_counter()
+            for runtime, driver in self._drivers.items():
+                await self._pass(runtime, driver)
+            PASS_SECONDS.observe(time.perf_counter() - started)
+
+    async def _pass(self, runtime: str, driver: RuntimeDriver) -> None:
+        observation = await driver.observe()
+        now = time.monotonic()
+        seen = {i.id for i in observation.instances}
+        self._pending = {
+            k: p for k, p in self._pending.items() if k not in seen and p.deadline > now
+        }
+        self._stopping = {k: d for k, d in self._stopping.items() if k in seen and d > now}
+        by_agent: dict[str, list[ObservedInstance]] = defaultdict(list)
+        for instance in observation.instances:
+            if instance.health != "gone":
+                by_agent[instance.agent_id].append(instance)
+        pending_by_agent = Counter(p.agent_id for p in self._pending.values())
+        pending_by_host = Counter(p.host_id for p in self._pending.values())
+
+        starts: list[StartRequest] = []
+        stops: dict[float, list[ObservedInstance]] = defaultdict(list)
+        desired_total = ready_total = 0
+        known = set()
+        for agent in self._agents.all():
+            known.add(agent.id)
+            template = self._templates.get(f"{agent.template}@{agent.template_version}")
+            if template.runtime not in self._drivers and agent.status in ACTIVE:
+                self._failures[agent.id] = f"no runtime driver for `{template.runtime}` templates"
+                await self._settle(agent.id, 0, 0, True)
+                continue
+            if template.runtime != runtime:
+                continue
+            plan = plan_agent(
+                status=agent.status,
+                replicas=agent.replicas,
+                instances=by_agent.get(agent.id, []),
+                pending=pending_by_agent.get(agent.id, 0),
+                stopping=self._stopping.keys(),
+            )
+            self.ready[agent.id] = plan.ready
+            desired_total += agent.replicas if agent.status in ACTIVE else 0
+            ready_total += plan.ready
+            if plan.start:
+                starts.append(StartRequest(agent=agent, template=template, count=plan.start))
+            if plan.stop:
+                grace = template.health.stop_grace
+                if agent.status == "terminating":
+                    grace = (await self._repo.load(agent_stream(agent.id)))[0].grace
+                stops[grace] += plan.stop
+            await self._settle(agent.id, plan.ready, plan.present, plan.settled)
+        # Replicas of agents this service does not know (purged, or from another install)
+        # are stopped too: nothing should run that nobody wants.
+        for agent_id, instances in by_agent.items():
+            if agent_id not in known:
+                stops[5.0] += [
+                    i for i in instances if i.id not in self._stopping and i.state != "stopping"
+                ]
+        DESIRED.set(desired_total)
+        READY.set(ready_total)
+
+        if starts:
+            placements, failures = await driver.start(starts, observation, pending_by_host)
+            deadline = (
+                now
+                + self._margin
+                + max((r.template.health.startup_timeout for r in starts), default=0)
+            )
+            for p in placements:
+                self._pending[p.instance_id] = _Pending(p.agent_id, p.host_id, deadline)
+            for failure in failures:
+                if failure.agent_fault:
+                    self._failures[failure.agent_id] = failure.error
+                    self._wake.set()
+        for grace, instances in stops.items():
+            if not instances:
+                continue
+            for instance in instances:
+                self._stopping[instance.id] = now + grace + self._margin
+            await driver.stop(instances, grace)
+
+    async def _settle(self, agent_id: str, ready: int, present: int, settled: bool) -> None:
+        """Record a status change that follows from what was observed, if any."""
+        failure = self._failures.get(agent_id)
+        try:
+            agent = self._agents.find(agent_id)
+        except CortexError:
+            return
+        plausible = (
+            (failure is not None and agent.status in ACTIVE)
+            or (agent.status == "terminating" and present == 0 and settled)
+            or (
+                agent.status in ("deploying", "scaling")
+                and settled
+                and ready == agent.replicas == present
+            )
+        )
+        if not plausible:
+            return
+        self._failures.pop(agent_id, None)
+        outcome = await self._repo.execute(
+            agent_stream(agent_id),
+            lambda state: observed(
+                state, ready=ready, present=present, settled=settled, failure=failure
+            ),
+            None,
+        )
+        if outcome.events:
+            log.info(
+                "agent status changed",
+                agent_id=agent_id,
+                status=outcome.state.status,
+                reason=outcome.state.status_reason,
+            )
+        if outcome.state.purged and self._on_purged is not None:
+            await self._on_purged(outcome.state)

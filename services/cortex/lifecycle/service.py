@@ -1,0 +1,340 @@
+"""The lifecycle service: endpoints over the template and agent aggregates, the reconciler."""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any
+
+import msgspec
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from cortex.contracts.lifecycle import (
+    AgentCreated,
+    AgentNameReleased,
+    AgentPage,
+    AgentRef,
+    AgentView,
+    CreateAgent,
+    DeleteAgent,
+    DeployAgent,
+    GetTemplate,
+    ListAgents,
+    ListTemplates,
+    ScaleAgent,
+    ScalePlan,
+    TemplateSpec,
+    TemplateSummary,
+    TemplateVersions,
+    TemplateView,
+    UpdateAgent,
+)
+from cortex.kernel.aggregate import Repository
+from cortex.kernel.errors import NotFound
+from cortex.kernel.ids import new_id, utcnow
+from cortex.kernel.service import Context, ServiceRuntime
+from cortex.kernel.settings import Settings
+
+from . import domain
+from .builtin import BUILTIN_TEMPLATES
+from .domain import AgentState, NameState, TemplateState
+from .drivers.host import HostDriver
+from .projections import AgentRecord, AgentsProjection, TemplatesProjection
+from .reconciler import Reconciler
+from .validation import check_config, check_template
+
+
+class Lifecycle:
+    def __init__(
+        self, runtime: ServiceRuntime, templates: TemplatesProjection, agents: AgentsProjection
+    ) -> None:
+        self.runtime = runtime
+        self.templates = templates
+        self.agents = agents
+        codec = domain.CODEC
+        self.template_repo = Repository[TemplateState](
+            runtime,
+            codec,
+            stream_type="template",
+            initial=TemplateState,
+            evolve=domain.evolve_template,
+        )
+        self.name_repo = Repository[NameState](
+            runtime, codec, stream_type="agentname", initial=NameState, evolve=domain.evolve_name
+        )
+        self.agent_repo = Repository[AgentState](
+            runtime, codec, stream_type="agent", initial=AgentState, evolve=domain.evolve_agent
+        )
+        self.reconciler: Reconciler | None = None
+        self._registry_events: Subscription | None = None
+
+    # --- views -----------------------------------------------------------------------------
+
+    def view(self, record: AgentRecord) -> AgentView:
+        ready = self.reconciler.ready.get(record.id, 0) if self.reconciler else 0
+        return AgentView(
+            id=record.id,
+            name=record.name,
+            template=record.template,
+            template_version=record.template_version,
+            status=record.status,
+            status_reason=record.status_reason,
+            replicas=record.replicas,
+            ready_replicas=ready,
+            config=record.config,
+            labels=record.labels,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            version=record.version,
+        )
+
+    def preview(self, record: AgentRecord, state: AgentState) -> AgentView:
+        """What `record` would look like with `state` (for dry runs)."""
+        return msgspec.structs.replace(
+            self.view(record),
+            status=state.status,
+            status_reason=state.status_reason,
+            replicas=state.replicas,
+            config=state.config,
+            labels=state.labels,
+        )
+
+    # --- templates -----------------------------------------------------------------------
+
+    async def register_template(self, spec: TemplateSpec, ctx: Context | None) -> TemplateView:
+        check_template(spec)
+        await self.template_repo.execute(
+            domain.template_stream(spec.name),
+            lambda state: domain.register_template(state, spec),
+            ctx,
+        )
+        return self.templates.get(f"{spec.name}@{spec.version}")
+
+    async def list_templates(self, req: ListTemplates, ctx: Context) -> list[TemplateSummary]:
+        return [
+            TemplateSummary(
+                name=name,
+                latest=views[-1].version,
+                versions=[v.version for v in views],
+                description=views[-1].description,
+                runtime=views[-1].runtime,
+            )
+            for name, views in sorted(self.templates.model.by_name.items())
+        ]
+
+    async def get_template(self, req: GetTemplate, ctx: Context) -> TemplateVersions:
+        return TemplateVersions(name=req.name, versions=self.templates.versions(req.name))
+
+    # --- agents ----------------------------------------------------------------------------
+
+    async def create_agent(self, cmd: CreateAgent, ctx: Context) -> AgentView:
+        try:
+            template = self.templates.get(cmd.template)
+        except NotFound as exc:
+            raise NotFound(exc.message, details={"field": "$.template"}) from None
+        config = {**template.default_config, **cmd.config}
+        check_config(template.config_schema, config)
+        replicas = template.default_replicas if cmd.replicas is None else cmd.replicas
+        agent_id = new_id()
+        created = AgentCreated(
+            agent_id=agent_id,
+            name=cmd.name,
+            template=template.name,
+            template_version=template.version,
+            config=config,
+            replicas=replicas,
+            labels=dict(cmd.labels),
+        )
+        events = domain.create_agent(created, cmd.deploy)
+        holder = self.agents.model.ids_by_name.get(cmd.name)
+        domain.claim_name(
+            domain.NameState(holder=holder), cmd.name, agent_id, holder_exists=holder is not None
+        )
+        if cmd.dry_run:
+            state = AgentState()
+            for event in events:
+                state = domain.evolve_agent(state, event)
+            now = utcnow()
+            record = AgentRecord(
+                id=agent_id,
+                name=cmd.name,
+                template=template.name,
+                template_version=template.version,
+                status=state.status,
+                replicas=replicas,
+                config=config,
+                labels=dict(cmd.labels),
+                created_at=now,
+                updated_at=now,
+                version=0,
+            )
+            return self.preview(record, state)
+        await self.name_repo.execute(
+            domain.name_stream(cmd.name),
+            lambda state: domain.claim_name(
+                state, cmd.name, agent_id, holder_exists=self._exists(state.holder)
+            ),
+            ctx,
+        )
+        await self.agent_repo.execute(domain.agent_stream(agent_id), lambda _: events, ctx)
+        self._kick()
+        return self.view(self.agents.find(agent_id))
+
+    def _exists(self, agent_id: str | None) -> bool:
+        return agent_id is not None and agent_id in self.agents.model.by_id
+
+    async def list_agents(self, req: ListAgents, ctx: Context) -> AgentPage:
+        matching = sorted(
+            (
+                a
+                for a in self.agents.all()
+                if (req.status is None or a.status == req.status)
+                and (req.template is None or a.template == req.template)
+                and all(a.labels.get(k) == v for k, v in req.labels.items())
+            ),
+            key=lambda a: a.name,
+        )
+        start = bisect.bisect_right([a.name for a in matching], req.after) if req.after else 0
+        page = matching[start : start + req.limit]
+        more = start + req.limit < len(matching)
+        return AgentPage(
+            items=[self.view(a) for a in page],
+            total=len(matching),
+            next=page[-1].name if more and page else None,
+        )
+
+    async def get_agent(self, req: AgentRef, ctx: Context) -> AgentView:
+        return self.view(self.agents.find(req.ref))
+
+    async def update_agent(self, cmd: UpdateAgent, ctx: Context) -> AgentView:
+        record = self.agents.find(cmd.ref)
+        config = cmd.config
+        if config is not None:
+            template = self.templates.get(f"{record.template}@{record.template_version}")
+            check_config(template.config_schema, config)
+        outcome = await self.agent_repo.execute(
+            domain.agent_stream(record.id),
+            lambda s: self._alive(s, cmd.ref) or domain.update_agent(s, config, cmd.labels),
+            ctx,
+            dry_run=cmd.dry_run,
+        )
+        if cmd.dry_run:
+            return self.preview(record, outcome.state)
+        return self.view(self.agents.find(record.id))
+
+    async def deploy_agent(self, cmd: DeployAgent, ctx: Context) -> AgentView:
+        record = self.agents.find(cmd.ref)
+        await self.agent_repo.execute(
+            domain.agent_stream(record.id),
+            lambda s: self._alive(s, cmd.ref) or domain.deploy_agent(s, cmd.replicas),
+            ctx,
+        )
+        self._kick()
+        return self.view(self.agents.find(record.id))
+
+    async def scale_agent(self, cmd: ScaleAgent, ctx: Context) -> ScalePlan:
+        record = self.agents.find(cmd.ref)
+        before = record.replicas
+        outcome = await self.agent_repo.execute(
+            domain.agent_stream(record.id),
+            lambda s: self._alive(s, cmd.ref) or domain.scale_agent(s, cmd.replicas),
+            ctx,
+            dry_run=cmd.dry_run,
+        )
+        running = record.status in domain.ACTIVE
+        diff = cmd.replicas - before if running else 0
+        if not cmd.dry_run:
+            self._kick()
+            view = self.view(self.agents.find(record.id))
+        else:
+            view = self.preview(record, outcome.state)
+        return ScalePlan(agent=view, add=max(0, diff), remove=max(0, -diff), dry_run=cmd.dry_run)
+
+    async def delete_agent(self, cmd: DeleteAgent, ctx: Context) -> AgentView:
+        record = self.agents.find(cmd.ref)
+        template = self.templates.get(f"{record.template}@{record.template_version}")
+        grace = template.health.stop_grace if cmd.grace is None else cmd.grace
+        view = self.view(record)
+        outcome = await self.agent_repo.execute(
+            domain.agent_stream(record.id),
+            lambda s: self._alive(s, cmd.ref) or domain.terminate_agent(s, grace, cmd.purge),
+            ctx,
+        )
+        if outcome.state.purged:
+            await self.release_name(outcome.state)
+            return msgspec.structs.replace(view, status="terminated")
+        self._kick()
+        return self.view(self.agents.find(record.id))
+
+    async def release_name(self, state: AgentState) -> None:
+        """After a purge the name is free again (claims of purged agents count as free anyway;
+        the event makes it explicit in the name's history)."""
+        await self.name_repo.execute(
+            domain.name_stream(state.name),
+            lambda s: (
+                [AgentNameReleased(name=state.name, agent_id=state.id)]
+                if s.holder == state.id
+                else []
+            ),
+            None,
+        )
+
+    @staticmethod
+    def _alive(state: AgentState, ref: str) -> list[Any]:
+        domain.must_exist(state, ref)
+        return []
+
+    def _kick(self) -> None:
+        if self.reconciler:
+            self.reconciler.kick()
+
+    # --- lifecycle of the service ------------------------------------------------------------
+
+    async def on_start(self, runtime: ServiceRuntime) -> None:
+        for spec in BUILTIN_TEMPLATES:
+            await self.register_template(spec, None)
+        settings = runtime.settings
+        self.reconciler = Reconciler(
+            agents=self.agents,
+            templates=self.templates,
+            repository=self.agent_repo,
+            drivers={"host": HostDriver(runtime.client())},
+            interval=settings.reconcile_interval,
+            settle_margin=settings.heartbeat_interval * (settings.unhealthy_after + 2),
+            on_purged=self.release_name,
+        )
+        self.reconciler.start()
+
+        async def on_registry_event(msg: Msg) -> None:
+            self._kick()
+
+        # Registry events (a replica registered, went unhealthy, ...) are when things change;
+        # the reconciler's timer is only the safety net.
+        self._registry_events = await runtime.nc.subscribe(
+            runtime.subjects.events_of("registry"), cb=on_registry_event
+        )
+
+    async def on_stop(self, runtime: ServiceRuntime) -> None:
+        if self._registry_events:
+            await self._registry_events.unsubscribe()
+        if self.reconciler:
+            await self.reconciler.stop()
+
+
+def build(settings: Settings) -> ServiceRuntime:
+    templates, agents = TemplatesProjection(), AgentsProjection()
+    runtime = ServiceRuntime("lifecycle", settings, projections=[templates, agents])
+    lifecycle = Lifecycle(runtime, templates, agents)
+    runtime.on_start(lifecycle.on_start)
+    runtime.on_stop(lifecycle.on_stop)
+    runtime.endpoint("template.register", TemplateSpec)(lifecycle.register_template)
+    runtime.endpoint("template.list", ListTemplates)(lifecycle.list_templates)
+    runtime.endpoint("template.get", GetTemplate)(lifecycle.get_template)
+    runtime.endpoint("agent.create", CreateAgent)(lifecycle.create_agent)
+    runtime.endpoint("agent.list", ListAgents)(lifecycle.list_agents)
+    runtime.endpoint("agent.get", AgentRef)(lifecycle.get_agent)
+    runtime.endpoint("agent.update", UpdateAgent)(lifecycle.update_agent)
+    runtime.endpoint("agent.deploy", DeployAgent)(lifecycle.deploy_agent)
+    runtime.endpoint("agent.scale", ScaleAgent)(lifecycle.scale_agent)
+    runtime.endpoint("agent.delete", DeleteAgent)(lifecycle.delete_agent)
+    return runtime

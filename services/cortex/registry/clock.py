@@ -1,0 +1,80 @@
+"""The health clock: every heartbeat interval, silence turns hosts and instances unhealthy,
+then gone, then deregistered (see `HealthPolicy`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from functools import partial
+
+from cortex.kernel.logging import get_logger
+from cortex.registry.domain import HealthPolicy, HostEvent, HostState, on_clock
+from cortex.registry.live import LiveData
+from cortex.registry.metrics import count_health
+from cortex.registry.projections import HostsProjection
+from cortex.registry.writer import HostWriter
+
+log = get_logger()
+
+
+class HealthClock:
+    def __init__(
+        self,
+        projection: HostsProjection,
+        live: LiveData,
+        writer: HostWriter,
+        policy: HealthPolicy,
+    ) -> None:
+        self._projection = projection
+        self._live = live
+        self._writer = writer
+        self.policy = policy
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        count_health(self._projection.hosts())
+        self._task = asyncio.create_task(self._run(), name="registry-health-clock")
+
+    async def stop(self) -> None:
+        """Stop ticking; a tick under way finishes first."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def tick(self) -> None:
+        now = time.monotonic()
+        live = self._live
+        for host_id, state in list(self._projection.hosts().items()):
+            seen = live.host_seen(host_id, now)
+            # Deciding without the lock first keeps a quiet tick (the usual one) lock-free;
+            # the writer decides again under the lock, with whatever arrived meanwhile.
+            if not on_clock(state, seen, live.instance_seen, now, self.policy):
+                continue
+            try:
+                await self._writer.write(host_id, partial(self._decide, host_id))
+            except Exception:
+                log.exception("health clock could not record a change", host_id=host_id)
+        live.prune(
+            self._projection.instance_ids(), older_than=now - self.policy.deregister_instance_s
+        )
+        count_health(self._projection.hosts())
+
+    def _decide(self, host_id: str, state: HostState | None) -> list[HostEvent]:
+        if state is None:
+            return []
+        now = time.monotonic()
+        seen = self._live.host_seen(host_id, now)
+        return on_clock(state, seen, self._live.instance_seen, now, self.policy)
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.policy.interval)
+            if self._stop.is_set():
+                return
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("health clock tick failed")

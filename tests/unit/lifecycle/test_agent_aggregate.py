@@ -1,0 +1,160 @@
+"""The agent aggregate: given events, when a command, then events (or a refusal)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cortex.contracts.lifecycle import (
+    AgentCreated,
+    AgentDeployRequested,
+    AgentPurged,
+    AgentScaled,
+    AgentStatusChanged,
+    AgentTerminated,
+    AgentTerminateRequested,
+    AgentUpdated,
+    TemplateRegistered,
+    TemplateSpec,
+)
+from cortex.kernel.errors import Conflict, NotFound
+from cortex.lifecycle import domain
+from cortex.lifecycle.domain import AgentState
+
+CREATED = AgentCreated(
+    agent_id="a1", name="worker", template="echo", template_version="1", config={"k": 1}, replicas=2
+)
+
+
+def given(*events: Any) -> AgentState:
+    state = AgentState()
+    for event in events:
+        state = domain.evolve_agent(state, event)
+    return state
+
+
+def status(to: str, previous: str, reason: str | None = None) -> AgentStatusChanged:
+    return AgentStatusChanged(status=to, previous=previous, reason=reason)  # type: ignore[arg-type]
+
+
+DEPLOYING = (CREATED, AgentDeployRequested(replicas=2), status("deploying", "created"))
+RUNNING = (*DEPLOYING, status("running", "deploying"))
+
+
+def test_create_and_deploy_in_one_step() -> None:
+    assert domain.create_agent(CREATED, deploy=True) == list(DEPLOYING)
+    assert domain.create_agent(CREATED, deploy=False) == [CREATED]
+
+
+def test_deploy_moves_a_created_or_terminated_agent_to_deploying() -> None:
+    assert domain.deploy_agent(given(CREATED), None) == [
+        AgentDeployRequested(replicas=2),
+        status("deploying", "created"),
+    ]
+    terminated = given(
+        *RUNNING,
+        AgentTerminateRequested(grace=5),
+        status("terminating", "running"),
+        AgentTerminated(),
+        status("terminated", "terminating"),
+    )
+    assert domain.deploy_agent(terminated, 4) == [
+        AgentDeployRequested(replicas=4),
+        status("deploying", "terminated"),
+    ]
+
+
+@pytest.mark.parametrize("history", [DEPLOYING, RUNNING])
+def test_deploying_a_deployed_agent_is_a_conflict(history: tuple[Any, ...]) -> None:
+    with pytest.raises(Conflict, match="scale it instead"):
+        domain.deploy_agent(given(*history), None)
+
+
+def test_scaling_a_running_agent_goes_through_scaling() -> None:
+    assert domain.scale_agent(given(*RUNNING), 5) == [
+        AgentScaled(replicas=5, previous=2),
+        status("scaling", "running"),
+    ]
+    assert domain.scale_agent(given(*RUNNING), 2) == []
+    assert domain.scale_agent(given(CREATED), 0) == [AgentScaled(replicas=0, previous=2)]
+
+
+def test_scaling_a_terminating_agent_is_refused() -> None:
+    terminating = given(
+        *RUNNING, AgentTerminateRequested(grace=5), status("terminating", "running")
+    )
+    with pytest.raises(Conflict, match="terminating"):
+        domain.scale_agent(terminating, 3)
+
+
+def test_terminate_then_purge() -> None:
+    running = given(*RUNNING)
+    assert domain.terminate_agent(running, 7.0, False) == [
+        AgentTerminateRequested(grace=7.0),
+        status("terminating", "running"),
+    ]
+    terminating = given(
+        *RUNNING, AgentTerminateRequested(grace=7.0), status("terminating", "running")
+    )
+    assert domain.terminate_agent(terminating, 7.0, False) == []
+    assert domain.terminate_agent(terminating, 7.0, True) == [
+        AgentTerminateRequested(grace=7.0, purge=True)
+    ]
+    terminated = given(*RUNNING, AgentTerminated(), status("terminated", "running"))
+    assert domain.terminate_agent(terminated, 1.0, True) == [AgentPurged()]
+    with pytest.raises(Conflict, match="terminated already"):
+        domain.terminate_agent(terminated, 1.0, False)
+
+
+def test_update_changes_only_what_differs() -> None:
+    state = given(CREATED)
+    assert domain.update_agent(state, {"k": 1}, None) == []
+    assert domain.update_agent(state, {"k": 2}, {"team": "a"}) == [
+        AgentUpdated(config={"k": 2}, labels={"team": "a"})
+    ]
+
+
+def test_a_purged_agent_is_gone() -> None:
+    purged = given(*RUNNING, AgentTerminated(), status("terminated", "running"), AgentPurged())
+    with pytest.raises(NotFound):
+        domain.must_exist(purged, "worker")
+
+
+def test_observations_move_the_status_along() -> None:
+    deploying = given(*DEPLOYING)
+    assert domain.observed(deploying, ready=1, present=2, settled=True, failure=None) == []
+    assert domain.observed(deploying, ready=2, present=2, settled=False, failure=None) == []
+    assert domain.observed(deploying, ready=2, present=2, settled=True, failure=None) == [
+        status("running", "deploying")
+    ]
+    assert domain.observed(
+        deploying, ready=0, present=0, settled=True, failure="cannot import x"
+    ) == [status("failed", "deploying", "cannot import x")]
+    terminating = given(
+        *RUNNING, AgentTerminateRequested(grace=1, purge=True), status("terminating", "running")
+    )
+    assert domain.observed(terminating, ready=0, present=1, settled=True, failure=None) == []
+    assert domain.observed(terminating, ready=0, present=0, settled=True, failure=None) == [
+        AgentTerminated(),
+        status("terminated", "terminating"),
+        AgentPurged(),
+    ]
+
+
+def test_template_versions_are_immutable() -> None:
+    spec = TemplateSpec(name="t", version="1", handler="a.b:C")
+    state = domain.evolve_template(domain.TemplateState(), TemplateRegistered(spec=spec))
+    assert domain.register_template(state, spec) == []
+    with pytest.raises(Conflict, match="new version"):
+        domain.register_template(state, TemplateSpec(name="t", version="1", handler="a.b:D"))
+    assert (
+        domain.register_template(state, TemplateSpec(name="t", version="2", handler="a.b:D")) != []
+    )
+
+
+def test_a_name_is_free_unless_a_living_agent_holds_it() -> None:
+    held = domain.NameState(holder="a1")
+    with pytest.raises(Conflict, match="exists already"):
+        domain.claim_name(held, "worker", "a2", holder_exists=True)
+    assert domain.claim_name(held, "worker", "a2", holder_exists=False) != []
