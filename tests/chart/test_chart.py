@@ -207,7 +207,8 @@ def test_everything_enabled_deploys_one_deployment_per_process(all_docs: list[Do
     for deployment in deployments:
         name = component(deployment)
         assert deployment["metadata"]["name"] == f"{RELEASE}-{name}"
-        assert deployment["spec"]["replicas"] == 2
+        # One active registry (heartbeats go to one queue-group member); the rest scale out.
+        assert deployment["spec"]["replicas"] == (1 if name == "registry" else 2)
         (container,) = containers(deployment)
         # The image's entrypoint is `python -m`; the argument picks the process.
         assert container["args"] == [f"cortex.{name}"]
@@ -237,10 +238,10 @@ def test_ingress_routes_to_the_gateway_service(all_docs: list[Doc]) -> None:
         (("services.registry.enabled=true",), "store.existingSecret"),
         (
             (
-                "services.registry.enabled=true",
+                "services.lifecycle.enabled=true",
                 "store.url=sqlite:////tmp/cortex/store",
             ),
-            "services.registry.replicas must be 1",
+            "services.lifecycle.replicas must be 1",
         ),
     ],
     ids=["service-without-store", "sqlite-with-two-replicas"],

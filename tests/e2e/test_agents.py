@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +22,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """`cortex up` with two agent hosts and fast health clocks."""
-    stack = Stack(tmp_path_factory.mktemp("agents"), CORTEX_HOSTS="2", **FAST_HEALTH).start()
+    stack = Stack(
+        tmp_path_factory.mktemp("agents"),
+        CORTEX_HOSTS="2",
+        CORTEX_AGENT_PATH=str(Path(__file__).resolve().parents[2]),
+        **FAST_HEALTH,
+    ).start()
     yield stack
     stack.stop()
 
@@ -311,3 +317,48 @@ def test_instances_and_hosts_are_listed(platform: Stack) -> None:
         healthy = api.get("/api/v1/instances", params={"status": "healthy"}).json()["items"]
         assert healthy
         assert all(i["health"] == "healthy" for i in healthy)
+
+
+def register(api: httpx.Client, name: str, handler: str) -> None:
+    reply = api.post("/api/v1/templates", json={"name": name, "handler": handler})
+    assert reply.status_code == 201, reply.text
+
+
+@pytest.mark.parametrize(
+    ("handler", "reason"),
+    [
+        ("nowhere.at_all:Agent", "cannot import 'nowhere.at_all'"),
+        (
+            "tests.support.sample_agents:BrokenStart",
+            "on_start failed: RuntimeError: missing API key",
+        ),
+        ("tests.support.sample_agents:Message", "is not a subclass of cortex.sdk.Agent"),
+    ],
+)
+def test_an_agent_that_cannot_start_fails_with_the_reason(
+    platform: Stack, handler: str, reason: str
+) -> None:
+    name = "broken-" + str(abs(hash(handler)) % 10_000)
+    with platform.client() as api:
+        register(api, name, handler)
+        api.post("/api/v1/agents", json={"name": name, "template": name, "deploy": True})
+        view = eventually(
+            lambda: (v := agent(api, name))["status"] == "failed" and v, what="failed status"
+        )
+        assert reason in view["status_reason"]
+        assert view["instances"] == []
+
+
+def test_a_failing_handler_answers_a_request_with_its_error(platform: Stack) -> None:
+    with platform.client() as api:
+        register(api, "refuses", "tests.support.sample_agents:Refuses")
+        api.post("/api/v1/agents", json={"name": "refuser", "template": "refuses", "deploy": True})
+        eventually(lambda: agent(api, "refuser")["status"] == "running", what="running")
+        reply = api.post(
+            "/api/v1/agents/refuser/messages",
+            params={"wait": 5},
+            json={"payload": "please", "content_type": "text/plain"},
+        )
+        assert reply.status_code == 200
+        assert reply.json()["status"] == "error"
+        assert reply.json()["error"] == "ValueError: cannot handle 'please'"

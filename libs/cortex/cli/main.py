@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 import click
@@ -38,6 +39,16 @@ def up() -> None:
     except UpError as exc:
         raise CliError(str(exc)) from None
     sys.exit(code)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+def host() -> None:
+    """Run an agent host in this process (what `cortex up` starts CORTEX_HOSTS of).
+
+    Connects to CORTEX_NATS_URL; CORTEX_HOST_NAME names it, CORTEX_AGENT_PATH adds folders
+    where agent classes are found. Stops gracefully on SIGTERM or Ctrl-C.
+    """
+    os.execv(sys.executable, [sys.executable, "-m", "cortex.host"])
 
 
 @cli.command()

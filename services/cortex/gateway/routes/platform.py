@@ -120,7 +120,7 @@ async def nats_status(gw: Gateway) -> NatsStatus:
         connected=nc.is_connected,
         url=f"{url.scheme}://{url.hostname}:{url.port}" if url else None,
         server_name=server_info.get("server_name"),
-        server_version=str(nc.connected_server_version),
+        server_version=_version(nc.connected_server_version),
         jetstream=bool(server_info.get("jetstream")),
         streams=streams,
     )
@@ -204,3 +204,11 @@ def gateway_counts() -> tuple[int, int]:
 
 
 ROUTES = [health, api_health, ready, status, metrics]
+
+
+def _version(version: Any) -> str | None:
+    """nats-py's server version object as `2.15.1`."""
+    if version is None:
+        return None
+    parts = [getattr(version, name, None) for name in ("major", "minor", "patch")]
+    return ".".join(str(p) for p in parts) if None not in parts else str(version)
