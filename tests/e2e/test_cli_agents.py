@@ -153,8 +153,8 @@ def test_create_from_a_file_and_a_dry_run_from_flags(stack: Stack, tmp_path: Pat
         "name: tally\ntemplate: counter\nreplicas: 1\nconfig: {start: 5}\nlabels: {team: blue}\n"
     )
     out = ok(stack, "agents", "create", "-f", str(spec), "--replicas", "3")  # flags win
-    assert "created agent tally from counter@1 with 3 replica(s)" in out
-    assert row(ok(stack, "agents", "list"), "tally")[1:4] == ["created", "0/3", "counter@1"]
+    assert "created agent tally from counter@2 with 3 replica(s)" in out
+    assert row(ok(stack, "agents", "list"), "tally")[1:4] == ["created", "0/3", "counter@2"]
     agent = data(stack, "agents", "get", "tally")
     assert agent["config"] == {"start": 5}
     assert agent["labels"] == {"team": "blue"}

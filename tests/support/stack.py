@@ -53,6 +53,7 @@ FAST_HEALTH = {
     "CORTEX_UNHEALTHY_AFTER": "2",
     "CORTEX_GONE_AFTER": "6",
     "CORTEX_RECONCILE_INTERVAL": "0.5",
+    "CORTEX_START_FAILURES": "3",
 }
 """Health clocks fast enough for tests: unhealthy after 1 s, gone after 3 s."""
 

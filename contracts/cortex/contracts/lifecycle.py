@@ -125,6 +125,7 @@ class AgentView(msgspec.Struct, frozen=True, kw_only=True):
     """Replicas running and healthy, as last observed."""
     config: dict[str, Any]
     labels: dict[str, str] = {}
+    pool: str | None = None
     created_at: datetime
     updated_at: datetime
     version: int
@@ -144,6 +145,8 @@ class CreateAgent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     replicas: Replicas | None = None
     """Defaults to the template's `default_replicas`."""
     labels: Labels = {}
+    pool: DnsLabel | None = None
+    """A pool that exists (see `pool.create`)."""
     deploy: bool = False
     """Deploy right after creating."""
     dry_run: bool = False
@@ -160,6 +163,7 @@ class ListAgents(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     status: AgentStatus | None = None
     template: str | None = None
+    pool: str | None = None
     labels: Labels = {}
     limit: PageSize = 100
     after: str | None = None
@@ -173,11 +177,12 @@ class AgentPage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class UpdateAgent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """`agent.update`: replace the config and/or the labels."""
+    """`agent.update`: replace the config, the labels and/or the pool (`""` leaves the pool)."""
 
     ref: str
     config: dict[str, Any] | None = None
     labels: Labels | None = None
+    pool: str | None = None
     dry_run: bool = False
 
 
@@ -243,12 +248,15 @@ class AgentCreated(msgspec.Struct, frozen=True, kw_only=True):
     config: dict[str, Any]
     replicas: int
     labels: dict[str, str] = {}
+    pool: str | None = None
 
 
 class AgentUpdated(msgspec.Struct, frozen=True, kw_only=True):
     TYPE: ClassVar[str] = "agent.updated"
     config: dict[str, Any] | None = None
     labels: dict[str, str] | None = None
+    pool: str | None = None
+    """`""`: left its pool; None: unchanged."""
 
 
 class AgentDeployRequested(msgspec.Struct, frozen=True, kw_only=True):

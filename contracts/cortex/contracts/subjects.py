@@ -95,6 +95,19 @@ class Subjects:
         by another host (queue group per agent)."""
         return f"{self.root}.deliver.{_token(agent_id, 'agent id')}"
 
+    def instance(self, host_id: str, instance_id: str) -> str:
+        """Core NATS subject of one replica (`Discovery.endpoints[].direct`); its host answers
+        every replica's with one wildcard subscription."""
+        host, instance = _token(host_id, "host id"), _token(instance_id, "instance id")
+        return f"{self.root}.instance.{host}.{instance}"
+
+    def instances_of_host(self, host_id: str) -> str:
+        return f"{self.root}.instance.{_token(host_id, 'host id')}.*"
+
+    def state(self, agent_id: str) -> str:
+        """Core NATS: every applied change of the agent's state document, as a StateView."""
+        return f"{self.root}.state.{_token(agent_id, 'agent id')}"
+
     def topic(self, topic: str) -> str:
         return f"{self.root}.msg.topic.{topic}"
 

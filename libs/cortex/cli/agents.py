@@ -63,6 +63,7 @@ agents.add_command(send)
 )
 @click.option("-t", "--template", help="`name` (its latest version) or `name@version`.")
 @click.option("--replicas", type=click.IntRange(0, 10_000), help="Default: the template's.")
+@click.option("--pool", help="A pool that exists (`cortex pools create`).")
 @config_option
 @config_file_option
 @label_option
@@ -75,6 +76,7 @@ def agents_create(
     source: str | None,
     template: str | None,
     replicas: int | None,
+    pool: str | None,
     config_items: tuple[str, ...],
     config_file: str | None,
     label_items: tuple[str, ...],
@@ -89,7 +91,7 @@ def agents_create(
     it against its schema.
     """
     body: dict[str, Any] = read_mapping(source, AGENT_FILE) if source else {}
-    overrides = {"name": name, "template": template, "replicas": replicas}
+    overrides = {"name": name, "template": template, "replicas": replicas, "pool": pool}
     body.update({k: v for k, v in overrides.items() if v is not None})
     if "name" not in body:
         raise click.UsageError("give the agent a NAME (or `name:` in the -f file)")
@@ -180,6 +182,7 @@ def agents_get(ref: str, as_json: bool) -> None:
 @click.option(
     "--label", "label_items", multiple=True, metavar="KEY=VALUE", help="Replaces all labels."
 )
+@click.option("--pool", help='Move the agent to this pool; "" takes it out of its pool.')
 @dry_run_option
 @json_option
 @friendly
@@ -188,6 +191,7 @@ def agents_update(
     config_items: tuple[str, ...],
     config_file: str | None,
     label_items: tuple[str, ...],
+    pool: str | None,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -202,8 +206,10 @@ def agents_update(
         body["config"] = {**config, **config_pairs(config_items)}
     if label_items:
         body["labels"] = label_pairs(label_items)
+    if pool is not None:
+        body["pool"] = pool
     if not body:
-        raise click.UsageError("nothing to update: give --config, --config-file or --label")
+        raise click.UsageError("nothing to update: give --config, --config-file, --label or --pool")
     agent = gateway().request(
         "PUT", f"/api/v1/agents/{segment(ref)}", json=body, params=_dry(dry_run)
     )
@@ -211,7 +217,7 @@ def agents_update(
         print_json(agent)
         return
     changes = ", ".join(
-        f"{key} {compact_json(agent[key])}" for key in ("config", "labels") if key in body
+        f"{key} {compact_json(agent[key])}" for key in ("config", "labels", "pool") if key in body
     )
     if dry_run:
         click.echo(f"dry run: agent {agent['name']} would get {changes}; nothing changed")

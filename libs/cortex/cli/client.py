@@ -14,9 +14,20 @@ from cortex.kernel.settings import Settings
 class CliError(Exception):
     """Printed as `error: ...` and exits with status 1 (2 for usage errors)."""
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
+    def __init__(
+        self,
+        message: str,
+        exit_code: int = 1,
+        *,
+        status: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.status = status
+        """The HTTP status of the gateway's answer, when the error is one."""
+        self.details = details or {}
+        """The problem document's machine-readable `details` (e.g. `current_version`)."""
 
 
 def default_url(settings: Settings) -> str:
@@ -63,7 +74,9 @@ class GatewayClient:
             )
             raise CliError(f"the gateway refused the token{where}: {_detail(reply)}")
         if reply.status_code >= 400:
-            raise CliError(_problem_text(reply))
+            raise CliError(
+                _problem_text(reply), status=reply.status_code, details=_problem_details(reply)
+            )
         if not reply.content:
             return None
         return reply.json()
@@ -82,6 +95,14 @@ def _detail(reply: httpx.Response) -> str:
     except ValueError:
         return reply.text.strip() or reply.reason_phrase
     return str(body.get("detail") or body) if isinstance(body, dict) else str(body)
+
+
+def _problem_details(reply: httpx.Response) -> dict[str, Any]:
+    try:
+        details = reply.json().get("details")
+    except (ValueError, AttributeError):
+        return {}
+    return details if isinstance(details, dict) else {}
 
 
 def _problem_text(reply: httpx.Response) -> str:

@@ -13,6 +13,8 @@ from cortex.cli.client import CliError
 from cortex.cli.common import friendly, gateway, settings_or_exit
 from cortex.cli.hosts import hosts, instances
 from cortex.cli.output import print_json, print_table
+from cortex.cli.pools import discover, pools
+from cortex.cli.state import state
 from cortex.cli.templates import templates
 from cortex.kernel import __version__
 
@@ -141,7 +143,7 @@ def tokens_revoke(name: str) -> None:
     click.echo(f"revoked {name}")
 
 
-for _command in (templates, agents, hosts, instances):
+for _command in (templates, agents, state, pools, discover, hosts, instances):
     cli.add_command(_command)
 
 

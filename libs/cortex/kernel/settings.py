@@ -62,6 +62,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Missed heartbeats before a host or instance is `unhealthy`."""
     gone_after: Annotated[int, msgspec.Meta(ge=2)] = 8
     """Missed heartbeats before it is `gone` (and its replicas are replaced elsewhere)."""
+    start_failures: Annotated[int, msgspec.Meta(ge=1)] = 5
+    """Failed starts in a row (with backoff 1 s, 2 s, 4 s ...) before an agent is `failed`."""
     reconcile_interval: Seconds = 2.0
     """How often the lifecycle service compares desired and actual replicas."""
     inbox_partitions: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 8

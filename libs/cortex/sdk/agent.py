@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 from structlog.typing import FilteringBoundLogger
 
 from cortex.contracts.messages import ContentType
+from cortex.contracts.state import StateView, StateWrite
 from cortex.kernel.messages import Message
+from cortex.sdk.state import AgentState
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,28 @@ class AgentContext(Protocol):
     async def request(
         self, sender: str, to: str, payload: Any, content_type: ContentType | None, timeout: float
     ) -> Message: ...
+
+    async def state_get(self, agent_id: str) -> StateView: ...
+
+    async def state_put(
+        self,
+        agent_id: str,
+        value: Any,
+        expected_version: int | None,
+        writer: str,
+        written_at: int,
+    ) -> StateWrite: ...
+
+    async def state_patch(
+        self,
+        agent_id: str,
+        patch: dict[str, Any],
+        expected_version: int | None,
+        writer: str,
+        written_at: int,
+    ) -> StateWrite: ...
+
+    def state_watch(self, agent_id: str) -> AsyncIterator[StateView]: ...
 
 
 class Agent:
@@ -68,6 +94,11 @@ class Agent:
         self.config = config
         self.log = log
         self._context = context
+
+    @cached_property
+    def state(self) -> AgentState:
+        """The agent's state document: `get`, `put`, `patch`, `update`, `watch`."""
+        return AgentState(self)
 
     async def on_start(self) -> None:
         """Called once before the first message. Raising here fails the replica's start."""

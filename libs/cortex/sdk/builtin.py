@@ -18,12 +18,12 @@ class Echo(Agent):
 class Counter(Agent):
     """Counts the messages it handled; a JSON `{"by": n}` adds n. Replies `{"count": n}`.
 
-    The count lives in the replica's memory for now: it starts from `config.start` and is lost
-    when the replica stops (agent state, which survives redeploys, comes with the state API).
+    The count is the agent's state (`{"count": n}`), shared by its replicas and kept across
+    terminations and redeploys; a new agent starts from `config.start`.
     """
 
     async def on_start(self) -> None:
-        self.count = int(self.config.get("start", 0))
+        self.start = int(self.config.get("start", 0))
 
     async def on_message(self, msg: Message) -> dict[str, Any]:
         step = 1
@@ -31,5 +31,11 @@ class Counter(Agent):
             body = msg.json()
             if isinstance(body, dict) and isinstance(body.get("by"), int):
                 step = body["by"]
-        self.count += step
-        return {"count": self.count}
+
+        def bump(value: Any) -> dict[str, Any]:
+            current = dict(value) if isinstance(value, dict) else {}
+            current["count"] = int(current.get("count", self.start)) + step
+            return current
+
+        state = await self.state.update(bump)
+        return {"count": state.value["count"]}

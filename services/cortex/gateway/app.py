@@ -14,7 +14,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 
 from cortex.gateway.auth import make_guard
 from cortex.gateway.problems import EXCEPTION_HANDLERS
-from cortex.gateway.routes import agents, hosts, platform, templates
+from cortex.gateway.routes import agents, hosts, platform, pools, state, templates
 from cortex.gateway.state import Gateway
 from cortex.kernel import __version__
 
@@ -25,7 +25,14 @@ administration `admin`. Errors are RFC 9457 problem documents (`application/prob
 whose `code` is one of the platform's error codes and whose `errors` name each bad field.
 """
 
-ROUTES: list[Any] = [*platform.ROUTES, *templates.ROUTES, *agents.ROUTES, *hosts.ROUTES]
+ROUTES: list[Any] = [
+    *platform.ROUTES,
+    *templates.ROUTES,
+    *agents.ROUTES,
+    *state.ROUTES,
+    *pools.ROUTES,
+    *hosts.ROUTES,
+]
 
 
 def openapi_config() -> OpenAPIConfig:

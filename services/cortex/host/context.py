@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from cortex.contracts import messages as m
 from cortex.contracts.lifecycle import AgentRef, AgentView
 from cortex.contracts.messages import ContentType
+from cortex.contracts.state import GetState, PatchState, PutState, StateView, StateWrite
 from cortex.contracts.subjects import Subjects
 from cortex.kernel.bus.rpc import ServiceClient
 from cortex.kernel.errors import Internal, Timeout
 from cortex.kernel.messages import Message, encode_payload, read_message, send_to_agent
 
 NAME_CACHE_SECONDS = 30.0
+WATCH_BUFFER = 256
+"""Changes a slow watcher may fall behind by before the oldest are dropped (it can always
+`get` the current document)."""
 
 
 class HostAgentContext:
@@ -88,3 +94,52 @@ class HostAgentContext:
         if (msg.headers or {}).get(m.STATUS) == "error":
             raise Internal(f"agent {to} failed: {msg.data.decode(errors='replace')}")
         return read_message(msg, sender)
+
+    # --- state (kept by the registry) --------------------------------------------------------
+
+    async def state_get(self, agent_id: str) -> StateView:
+        return await self._client.call("registry", "state.get", GetState(agent_id), StateView)
+
+    async def state_put(
+        self, agent_id: str, value: Any, expected_version: int | None, writer: str, written_at: int
+    ) -> StateWrite:
+        cmd = PutState(
+            agent_id=agent_id,
+            value=value,
+            writer=writer,
+            expected_version=expected_version,
+            written_at=written_at,
+        )
+        return await self._client.call("registry", "state.put", cmd, StateWrite)
+
+    async def state_patch(
+        self,
+        agent_id: str,
+        patch: dict[str, Any],
+        expected_version: int | None,
+        writer: str,
+        written_at: int,
+    ) -> StateWrite:
+        cmd = PatchState(
+            agent_id=agent_id,
+            patch=patch,
+            writer=writer,
+            expected_version=expected_version,
+            written_at=written_at,
+        )
+        return await self._client.call("registry", "state.patch", cmd, StateWrite)
+
+    async def state_watch(self, agent_id: str) -> AsyncIterator[StateView]:
+        changes: asyncio.Queue[StateView] = asyncio.Queue(WATCH_BUFFER)
+
+        async def on_change(msg: Msg) -> None:
+            if changes.full():
+                changes.get_nowait()
+            changes.put_nowait(msgspec.json.decode(msg.data, type=StateView))
+
+        sub = await self._nc.subscribe(self._subjects.state(agent_id), cb=on_change)
+        try:
+            while True:
+                yield await changes.get()
+        finally:
+            await sub.unsubscribe()

@@ -76,6 +76,7 @@ class Dispatcher:
         nc: NATS,
         js: JetStreamContext,
         subjects: Subjects,
+        host_id: str,
         *,
         handover_timeout: float = 600.0,
         concurrency: int = 512,
@@ -85,11 +86,19 @@ class Dispatcher:
         self._subjects = subjects
         self._handover_timeout = handover_timeout
         self._concurrency = concurrency
+        self._host_id = host_id
         self._slots: dict[str, AgentSlot] = {}
+        self._replicas: dict[str, Replica] = {}
+        self._direct: Subscription | None = None
         self._consumers: list[DurableConsumer] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        # One wildcard subscription answers requests addressed to any replica of this host
+        # (discovery's `direct` subject), however many replicas it runs.
+        self._direct = await self._nc.subscribe(
+            self._subjects.instances_of_host(self._host_id), cb=self._on_direct
+        )
         for partition in range(self._subjects.inbox_partitions):
             consumer = DurableConsumer(
                 self._js,
@@ -104,6 +113,8 @@ class Dispatcher:
 
     async def stop_taking(self, grace: float) -> None:
         """No new messages from the inboxes; those being handled finish (up to `grace`)."""
+        if self._direct is not None:
+            await self._direct.unsubscribe()
         await asyncio.gather(*(c.stop(grace) for c in self._consumers))
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=grace)
@@ -117,8 +128,10 @@ class Dispatcher:
                 subject, queue=f"deliver-{slot.agent_id}", cb=self._on_handover
             )
         slot.replicas.append(replica)
+        self._replicas[replica.id] = replica
 
     async def remove(self, replica: Replica) -> None:
+        self._replicas.pop(replica.id, None)
         slot = self._slots.get(replica.spec.agent_id)
         if slot is None or replica not in slot.replicas:
             return
@@ -188,6 +201,47 @@ class Dispatcher:
             await self._nc.publish(msg.reply, body, headers={m.STATUS: status})
         except Exception as exc:
             log.debug("hand-over answer not sent", error=str(exc))
+
+    # --- straight to one replica ------------------------------------------------------------
+
+    async def _on_direct(self, msg: Msg) -> None:
+        task = asyncio.create_task(self._serve_direct(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve_direct(self, msg: Msg) -> None:
+        """A core NATS request to one replica: not persisted, answered with the handler's
+        reply (or its error); the caller retries if it wants to."""
+        replica = self._replicas.get(msg.subject.rsplit(".", 1)[-1])
+        if replica is None or not replica.accepting or not msg.reply:
+            if msg.reply:
+                await self._nc.publish(
+                    msg.reply, b"no such replica running here", headers={m.STATUS: "error"}
+                )
+            return
+        message = read_message(msg, replica.spec.agent_id)
+        try:
+            result = await replica.handle(message)
+        except Exception as exc:
+            DELIVERED.labels("failed").inc()
+            await self._nc.publish(
+                msg.reply,
+                f"{type(exc).__name__}: {exc}".encode(),
+                headers={m.STATUS: "error", m.CONTENT_TYPE: "text/plain"},
+            )
+            return
+        DELIVERED.labels("ok").inc()
+        payload, content_type = _reply_payload(result)
+        await self._nc.publish(
+            msg.reply,
+            payload,
+            headers={
+                m.STATUS: "ok",
+                m.CONTENT_TYPE: content_type,
+                m.FROM: replica.spec.agent_id,
+                m.IN_REPLY_TO: message.id,
+            },
+        )
 
     # --- handling ----------------------------------------------------------------------------
 

@@ -62,7 +62,7 @@ class AgentHost:
     async def start(self, runtime: ServiceRuntime) -> None:
         settings = runtime.settings
         self._context = HostAgentContext(runtime.nc, runtime.subjects, runtime.client())
-        self._dispatcher = Dispatcher(runtime.nc, runtime.js, runtime.subjects)
+        self._dispatcher = Dispatcher(runtime.nc, runtime.js, runtime.subjects, self.host_id)
         await self._dispatcher.start()
         self._heartbeat = HeartbeatSender(
             runtime.nc,

@@ -14,9 +14,10 @@ BUILTIN_TEMPLATES = [
     ),
     TemplateSpec(
         name="counter",
-        version="1",
+        # 2: the count lives in the agent's state (1 kept it in memory).
+        version="2",
         description='Counts the messages it handled and replies {"count": n}; '
-        'a JSON {"by": n} adds n.',
+        'a JSON {"by": n} adds n. The count is the agent\'s state: it survives redeploys.',
         handler="cortex.sdk.builtin:Counter",
         config_schema={
             "type": "object",

@@ -25,6 +25,7 @@ from cortex.contracts.lifecycle import (
     TemplateRegistered,
     TemplateSpec,
 )
+from cortex.contracts.pools import PoolCreated, PoolDeleted, PoolSpec
 from cortex.kernel.errors import Conflict, NotFound
 from cortex.kernel.events import EventCodec
 
@@ -40,6 +41,8 @@ CODEC = EventCodec(
     AgentTerminateRequested,
     AgentTerminated,
     AgentPurged,
+    PoolCreated,
+    PoolDeleted,
 )
 
 ACTIVE: frozenset[str] = frozenset({"deploying", "running", "scaling"})
@@ -56,6 +59,42 @@ def name_stream(name: str) -> str:
 
 def agent_stream(agent_id: str) -> str:
     return f"agent-{agent_id}"
+
+
+def pool_stream(name: str) -> str:
+    return f"pool-{name}"
+
+
+# --- pools -------------------------------------------------------------------------------
+
+
+class PoolState(msgspec.Struct):
+    exists: bool = False
+
+
+def evolve_pool(state: PoolState, event: Any) -> PoolState:
+    if isinstance(event, PoolCreated):
+        return PoolState(exists=True)
+    if isinstance(event, PoolDeleted):
+        return PoolState(exists=False)
+    return state
+
+
+def create_pool(state: PoolState, spec: PoolSpec) -> list[PoolCreated]:
+    if state.exists:
+        raise Conflict(f"a pool named {spec.name!r} exists already", details={"name": spec.name})
+    return [PoolCreated(name=spec.name, description=spec.description, labels=dict(spec.labels))]
+
+
+def delete_pool(state: PoolState, name: str, members: int) -> list[PoolDeleted]:
+    if not state.exists:
+        raise NotFound(f"no pool {name!r}")
+    if members:
+        raise Conflict(
+            f"pool {name!r} still has {members} agent(s); move or purge them first",
+            details={"agents": members},
+        )
+    return [PoolDeleted(name=name)]
 
 
 # --- templates ---------------------------------------------------------------------------
@@ -121,6 +160,7 @@ class AgentState(msgspec.Struct):
     template_version: str = ""
     config: dict[str, Any] = {}
     labels: dict[str, str] = {}
+    pool: str | None = None
     replicas: int = 0
     status: AgentStatus = "created"
     status_reason: str | None = None
@@ -140,12 +180,14 @@ def evolve_agent(state: AgentState, event: Any) -> AgentState:
             config=event.config,
             labels=event.labels,
             replicas=event.replicas,
+            pool=event.pool,
         )
     if isinstance(event, AgentUpdated):
         return msgspec.structs.replace(
             state,
             config=event.config if event.config is not None else state.config,
             labels=event.labels if event.labels is not None else state.labels,
+            pool=state.pool if event.pool is None else (event.pool or None),
         )
     if isinstance(event, AgentDeployRequested | AgentScaled):
         return msgspec.structs.replace(state, replicas=event.replicas)
@@ -178,13 +220,20 @@ def create_agent(created: AgentCreated, deploy: bool) -> list[msgspec.Struct]:
 
 
 def update_agent(
-    state: AgentState, config: dict[str, Any] | None, labels: dict[str, str] | None
+    state: AgentState,
+    config: dict[str, Any] | None,
+    labels: dict[str, str] | None,
+    pool: str | None = None,
 ) -> list[msgspec.Struct]:
+    """`pool`: None leaves it as it is, "" takes the agent out of its pool."""
     if state.status == "terminating":
         raise Conflict(f"agent {state.name} is terminating")
-    if (config is None or config == state.config) and (labels is None or labels == state.labels):
+    config = None if config == state.config else config
+    labels = None if labels == state.labels else labels
+    pool = None if pool is None or (pool or None) == state.pool else pool
+    if config is None and labels is None and pool is None:
         return []
-    return [AgentUpdated(config=config, labels=labels)]
+    return [AgentUpdated(config=config, labels=labels, pool=pool)]
 
 
 def deploy_agent(state: AgentState, replicas: int | None) -> list[msgspec.Struct]:

@@ -19,6 +19,7 @@ from cortex.contracts.lifecycle import (
     TemplateRegistered,
     TemplateView,
 )
+from cortex.contracts.pools import PoolCreated, PoolDeleted
 from cortex.kernel.errors import NotFound
 from cortex.kernel.projection import StructProjection
 
@@ -76,6 +77,7 @@ class AgentRecord(msgspec.Struct):
     updated_at: datetime
     version: int
     status_reason: str | None = None
+    pool: str | None = None
 
 
 class Agents(msgspec.Struct):
@@ -103,6 +105,7 @@ class AgentsProjection(StructProjection[Agents]):
                 created_at=event.occurred_at,
                 updated_at=event.occurred_at,
                 version=event.version,
+                pool=data.pool,
             )
             self.model.ids_by_name[data.name] = data.agent_id
             return
@@ -118,6 +121,8 @@ class AgentsProjection(StructProjection[Agents]):
                 record.config = data.config
             if data.labels is not None:
                 record.labels = data.labels
+            if data.pool is not None:
+                record.pool = data.pool or None
         elif isinstance(data, AgentDeployRequested | AgentScaled):
             record.replicas = data.replicas
         elif isinstance(data, AgentStatusChanged):
@@ -139,3 +144,38 @@ class AgentsProjection(StructProjection[Agents]):
 
     def all(self) -> list[AgentRecord]:
         return list(self.model.by_id.values())
+
+
+class PoolRecord(msgspec.Struct):
+    name: str
+    description: str
+    labels: dict[str, str]
+    created_at: datetime
+
+
+class Pools(msgspec.Struct):
+    by_name: dict[str, PoolRecord] = {}
+
+
+class PoolsProjection(StructProjection[Pools]):
+    name = "pools"
+    version = 1
+    model_type = Pools
+
+    def apply(self, event: EventEnvelope) -> None:
+        data = CODEC.decode(event)
+        if isinstance(data, PoolCreated):
+            self.model.by_name[data.name] = PoolRecord(
+                name=data.name,
+                description=data.description,
+                labels=data.labels,
+                created_at=event.occurred_at,
+            )
+        elif isinstance(data, PoolDeleted):
+            self.model.by_name.pop(data.name, None)
+
+    def get(self, name: str) -> PoolRecord:
+        record = self.model.by_name.get(name)
+        if record is None:
+            raise NotFound(f"no pool {name!r}")
+        return record

@@ -36,6 +36,16 @@ READY = Gauge("cortex_lifecycle_replicas_ready", "Replicas running and healthy")
 
 
 @dataclass(slots=True)
+class _CrashLoop:
+    failures: int = 0
+    retry_at: float = 0.0
+    last_error: str = ""
+
+
+MAX_BACKOFF = 60.0
+
+
+@dataclass(slots=True)
 class _Pending:
     agent_id: str
     host_id: str
@@ -53,6 +63,7 @@ class Reconciler:
         interval: float,
         settle_margin: float,
         on_purged: Callable[[AgentState], Awaitable[None]] | None = None,
+        start_failures: int = 5,
     ) -> None:
         self._agents = agents
         self._templates = templates
@@ -64,6 +75,8 @@ class Reconciler:
         self._pending: dict[str, _Pending] = {}
         self._stopping: dict[str, float] = {}
         self._failures: dict[str, str] = {}
+        self._crashes: dict[str, _CrashLoop] = {}
+        self._start_failures = start_failures
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -143,7 +156,11 @@ class Reconciler:
             self.ready[agent.id] = plan.ready
             desired_total += agent.replicas if agent.status in ACTIVE else 0
             ready_total += plan.ready
-            if plan.start:
+            crash = self._crashes.get(agent.id)
+            if crash and (agent.status not in ACTIVE or plan.ready == agent.replicas > 0):
+                del self._crashes[agent.id]  # stopped, or running again: the loop is over
+                crash = None
+            if plan.start and not (crash and now < crash.retry_at):
                 starts.append(StartRequest(agent=agent, template=template, count=plan.start))
             if plan.stop:
                 grace = template.health.stop_grace
@@ -170,16 +187,36 @@ class Reconciler:
             )
             for p in placements:
                 self._pending[p.instance_id] = _Pending(p.agent_id, p.host_id, deadline)
-            for failure in failures:
-                if failure.agent_fault:
-                    self._failures[failure.agent_id] = failure.error
-                    self._wake.set()
+            faults = {f.agent_id: f.error for f in failures if f.agent_fault}
+            for agent_id, error in faults.items():
+                self._crashed(agent_id, error, now)
         for grace, instances in stops.items():
             if not instances:
                 continue
             for instance in instances:
                 self._stopping[instance.id] = now + grace + self._margin
             await driver.stop(instances, grace)
+
+    def _crashed(self, agent_id: str, error: str, now: float) -> None:
+        """A replica could not start: try again after a growing pause, and after
+        `start_failures` failures in a row give up and let the agent turn `failed`."""
+        crash = self._crashes.setdefault(agent_id, _CrashLoop())
+        crash.failures += 1
+        crash.last_error = error
+        if crash.failures >= self._start_failures:
+            del self._crashes[agent_id]
+            self._failures[agent_id] = f"{error} (failed to start {crash.failures} times)"
+            self._wake.set()
+            return
+        crash.retry_at = now + min(MAX_BACKOFF, 2.0 ** (crash.failures - 1))
+
+    def crash_note(self, agent_id: str) -> str | None:
+        """Why an agent that is still trying is not running yet, for its view."""
+        crash = self._crashes.get(agent_id)
+        if crash is None:
+            return None
+        wait = max(0.0, crash.retry_at - time.monotonic())
+        return f"start failed {crash.failures} time(s), retrying in {wait:.0f}s: {crash.last_error}"
 
     async def _settle(self, agent_id: str, ready: int, present: int, settled: bool) -> None:
         """Record a status change that follows from what was observed, if any."""

@@ -29,28 +29,43 @@ from cortex.contracts.lifecycle import (
     TemplateView,
     UpdateAgent,
 )
+from cortex.contracts.pools import ListPools, PoolRef, PoolSpec, PoolView
 from cortex.kernel.aggregate import Repository
-from cortex.kernel.errors import NotFound
+from cortex.kernel.errors import Conflict, NotFound
 from cortex.kernel.ids import new_id, utcnow
+from cortex.kernel.logging import get_logger
 from cortex.kernel.service import Context, ServiceRuntime
 from cortex.kernel.settings import Settings
 
 from . import domain
 from .builtin import BUILTIN_TEMPLATES
-from .domain import AgentState, NameState, TemplateState
+from .domain import AgentState, NameState, PoolState, TemplateState
 from .drivers.host import HostDriver
-from .projections import AgentRecord, AgentsProjection, TemplatesProjection
+from .projections import (
+    AgentRecord,
+    AgentsProjection,
+    PoolRecord,
+    PoolsProjection,
+    TemplatesProjection,
+)
 from .reconciler import Reconciler
 from .validation import check_config, check_template
+
+log = get_logger()
 
 
 class Lifecycle:
     def __init__(
-        self, runtime: ServiceRuntime, templates: TemplatesProjection, agents: AgentsProjection
+        self,
+        runtime: ServiceRuntime,
+        templates: TemplatesProjection,
+        agents: AgentsProjection,
+        pools: PoolsProjection,
     ) -> None:
         self.runtime = runtime
         self.templates = templates
         self.agents = agents
+        self.pools = pools
         codec = domain.CODEC
         self.template_repo = Repository[TemplateState](
             runtime,
@@ -62,27 +77,32 @@ class Lifecycle:
         self.name_repo = Repository[NameState](
             runtime, codec, stream_type="agentname", initial=NameState, evolve=domain.evolve_name
         )
+        self.pool_repo = Repository[PoolState](
+            runtime, codec, stream_type="pool", initial=PoolState, evolve=domain.evolve_pool
+        )
         self.agent_repo = Repository[AgentState](
             runtime, codec, stream_type="agent", initial=AgentState, evolve=domain.evolve_agent
         )
         self.reconciler: Reconciler | None = None
-        self._registry_events: Subscription | None = None
+        self._registry_events: list[Subscription] = []
 
     # --- views -----------------------------------------------------------------------------
 
     def view(self, record: AgentRecord) -> AgentView:
         ready = self.reconciler.ready.get(record.id, 0) if self.reconciler else 0
+        note = self.reconciler.crash_note(record.id) if self.reconciler else None
         return AgentView(
             id=record.id,
             name=record.name,
             template=record.template,
             template_version=record.template_version,
             status=record.status,
-            status_reason=record.status_reason,
+            status_reason=record.status_reason or note,
             replicas=record.replicas,
             ready_replicas=ready,
             config=record.config,
             labels=record.labels,
+            pool=record.pool,
             created_at=record.created_at,
             updated_at=record.updated_at,
             version=record.version,
@@ -97,6 +117,7 @@ class Lifecycle:
             replicas=state.replicas,
             config=state.config,
             labels=state.labels,
+            pool=state.pool,
         )
 
     # --- templates -----------------------------------------------------------------------
@@ -134,6 +155,8 @@ class Lifecycle:
             raise NotFound(exc.message, details={"field": "$.template"}) from None
         config = {**template.default_config, **cmd.config}
         check_config(template.config_schema, config)
+        if cmd.pool is not None:
+            self._pool_exists(cmd.pool, "$.pool")
         replicas = template.default_replicas if cmd.replicas is None else cmd.replicas
         agent_id = new_id()
         created = AgentCreated(
@@ -144,6 +167,7 @@ class Lifecycle:
             config=config,
             replicas=replicas,
             labels=dict(cmd.labels),
+            pool=cmd.pool,
         )
         events = domain.create_agent(created, cmd.deploy)
         holder = self.agents.model.ids_by_name.get(cmd.name)
@@ -167,6 +191,7 @@ class Lifecycle:
                 created_at=now,
                 updated_at=now,
                 version=0,
+                pool=cmd.pool,
             )
             return self.preview(record, state)
         await self.name_repo.execute(
@@ -190,6 +215,7 @@ class Lifecycle:
                 for a in self.agents.all()
                 if (req.status is None or a.status == req.status)
                 and (req.template is None or a.template == req.template)
+                and (req.pool is None or a.pool == req.pool)
                 and all(a.labels.get(k) == v for k, v in req.labels.items())
             ),
             key=lambda a: a.name,
@@ -212,9 +238,13 @@ class Lifecycle:
         if config is not None:
             template = self.templates.get(f"{record.template}@{record.template_version}")
             check_config(template.config_schema, config)
+        if cmd.pool:
+            self._pool_exists(cmd.pool, "$.pool")
         outcome = await self.agent_repo.execute(
             domain.agent_stream(record.id),
-            lambda s: self._alive(s, cmd.ref) or domain.update_agent(s, config, cmd.labels),
+            lambda s: (
+                self._alive(s, cmd.ref) or domain.update_agent(s, config, cmd.labels, cmd.pool)
+            ),
             ctx,
             dry_run=cmd.dry_run,
         )
@@ -279,6 +309,45 @@ class Lifecycle:
             None,
         )
 
+    def _pool_exists(self, name: str, field: str) -> None:
+        try:
+            self.pools.get(name)
+        except NotFound as exc:
+            raise NotFound(exc.message, details={"field": field}) from None
+
+    # --- pools -------------------------------------------------------------------------------
+
+    def pool_view(self, record: PoolRecord) -> PoolView:
+        members = sum(1 for a in self.agents.all() if a.pool == record.name)
+        return PoolView(
+            name=record.name,
+            description=record.description,
+            labels=record.labels,
+            agents=members,
+            created_at=record.created_at,
+        )
+
+    async def create_pool(self, spec: PoolSpec, ctx: Context) -> PoolView:
+        await self.pool_repo.execute(
+            domain.pool_stream(spec.name), lambda s: domain.create_pool(s, spec), ctx
+        )
+        return self.pool_view(self.pools.get(spec.name))
+
+    async def list_pools(self, req: ListPools, ctx: Context) -> list[PoolView]:
+        return [self.pool_view(p) for _, p in sorted(self.pools.model.by_name.items())]
+
+    async def get_pool(self, req: PoolRef, ctx: Context) -> PoolView:
+        return self.pool_view(self.pools.get(req.name))
+
+    async def delete_pool(self, req: PoolRef, ctx: Context) -> PoolView:
+        view = self.pool_view(self.pools.get(req.name))
+        await self.pool_repo.execute(
+            domain.pool_stream(req.name),
+            lambda s: domain.delete_pool(s, req.name, view.agents),
+            ctx,
+        )
+        return view
+
     @staticmethod
     def _alive(state: AgentState, ref: str) -> list[Any]:
         domain.must_exist(state, ref)
@@ -292,7 +361,12 @@ class Lifecycle:
 
     async def on_start(self, runtime: ServiceRuntime) -> None:
         for spec in BUILTIN_TEMPLATES:
-            await self.register_template(spec, None)
+            try:
+                await self.register_template(spec, None)
+            except Conflict as exc:
+                # A built-in version is immutable too; a changed one ships as a new version,
+                # so this only happens to a hand-edited install. Keep running.
+                log.warning("built-in template not registered", error=exc.message)
         settings = runtime.settings
         self.reconciler = Reconciler(
             agents=self.agents,
@@ -301,6 +375,7 @@ class Lifecycle:
             drivers={"host": HostDriver(runtime.client())},
             interval=settings.reconcile_interval,
             settle_margin=settings.heartbeat_interval * (settings.unhealthy_after + 2),
+            start_failures=settings.start_failures,
             on_purged=self.release_name,
         )
         self.reconciler.start()
@@ -308,23 +383,27 @@ class Lifecycle:
         async def on_registry_event(msg: Msg) -> None:
             self._kick()
 
-        # Registry events (a replica registered, went unhealthy, ...) are when things change;
-        # the reconciler's timer is only the safety net.
-        self._registry_events = await runtime.nc.subscribe(
-            runtime.subjects.events_of("registry"), cb=on_registry_event
-        )
+        # Registry events about hosts and instances (a replica registered, went unhealthy,
+        # ...) are when things change; the reconciler's timer is only the safety net. State
+        # writes are registry events too, and must not wake it.
+        self._registry_events = [
+            await runtime.nc.subscribe(
+                runtime.subjects.event("registry", kind), cb=on_registry_event
+            )
+            for kind in ("host.>", "instance.>")
+        ]
 
     async def on_stop(self, runtime: ServiceRuntime) -> None:
-        if self._registry_events:
-            await self._registry_events.unsubscribe()
+        for sub in self._registry_events:
+            await sub.unsubscribe()
         if self.reconciler:
             await self.reconciler.stop()
 
 
 def build(settings: Settings) -> ServiceRuntime:
-    templates, agents = TemplatesProjection(), AgentsProjection()
-    runtime = ServiceRuntime("lifecycle", settings, projections=[templates, agents])
-    lifecycle = Lifecycle(runtime, templates, agents)
+    templates, agents, pools = TemplatesProjection(), AgentsProjection(), PoolsProjection()
+    runtime = ServiceRuntime("lifecycle", settings, projections=[templates, agents, pools])
+    lifecycle = Lifecycle(runtime, templates, agents, pools)
     runtime.on_start(lifecycle.on_start)
     runtime.on_stop(lifecycle.on_stop)
     runtime.endpoint("template.register", TemplateSpec)(lifecycle.register_template)
@@ -337,4 +416,8 @@ def build(settings: Settings) -> ServiceRuntime:
     runtime.endpoint("agent.deploy", DeployAgent)(lifecycle.deploy_agent)
     runtime.endpoint("agent.scale", ScaleAgent)(lifecycle.scale_agent)
     runtime.endpoint("agent.delete", DeleteAgent)(lifecycle.delete_agent)
+    runtime.endpoint("pool.create", PoolSpec)(lifecycle.create_pool)
+    runtime.endpoint("pool.list", ListPools)(lifecycle.list_pools)
+    runtime.endpoint("pool.get", PoolRef)(lifecycle.get_pool)
+    runtime.endpoint("pool.delete", PoolRef)(lifecycle.delete_pool)
     return runtime

@@ -26,6 +26,13 @@ HEARTBEAT_DURATION = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 
+STATE_WRITES = Counter(
+    "cortex_registry_state_writes_total",
+    "Writes of agent state documents by outcome: applied, superseded (an unconditional write "
+    "older than the current version), conflict (expected version not current)",
+    ["outcome"],
+)
+
 
 def count_health(hosts: dict[str, HostState]) -> None:
     host_counts = Tally(h.health for h in hosts.values())

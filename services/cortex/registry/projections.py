@@ -1,8 +1,9 @@
 """The registry's read model: every registered host with its instances, built only from events.
 
 It also keeps each host stream's current version, so that a heartbeat is decided and appended
-at an expected version without reading the stream back, and an index from instance id to host
-(derived, so it is rebuilt after a restore rather than snapshotted).
+at an expected version without reading the stream back, and indexes from instance id to host
+and from agent id to instances (derived, so they are rebuilt after a restore rather than
+snapshotted).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class HostsProjection(StructProjection[Hosts]):
     def __init__(self) -> None:
         super().__init__()
         self._host_of: dict[str, str] = {}
+        self._agent_of: dict[str, str] = {}
+        self._of_agent: dict[str, set[str]] = {}
         self._sorted: list[str] | None = None
 
     # --- folding ---------------------------------------------------------------------------
@@ -54,10 +57,15 @@ class HostsProjection(StructProjection[Hosts]):
         instance_id: str | None = getattr(data, "instance_id", None)
         if instance_id is None:
             return
-        if instance_id in after.instances:
+        instance = after.instances.get(instance_id)
+        if instance is not None:
             if self._host_of.get(instance_id) != host_id:
                 self._host_of[instance_id] = host_id
                 self._sorted = None
+            if self._agent_of.get(instance_id) != instance.agent_id:
+                self._drop_agent(instance_id)
+                self._agent_of[instance_id] = instance.agent_id
+                self._of_agent.setdefault(instance.agent_id, set()).add(instance_id)
         else:
             self._unindex(host_id, [instance_id])
 
@@ -74,12 +82,28 @@ class HostsProjection(StructProjection[Hosts]):
             # An id may have moved to another host meanwhile; that entry is not ours to drop.
             if self._host_of.get(iid) == host_id:
                 del self._host_of[iid]
+                self._drop_agent(iid)
                 self._sorted = None
 
+    def _drop_agent(self, instance_id: str) -> None:
+        agent_id = self._agent_of.pop(instance_id, None)
+        if agent_id is None:
+            return
+        ids = self._of_agent[agent_id]
+        ids.discard(instance_id)
+        if not ids:
+            del self._of_agent[agent_id]
+
     def _reindex(self) -> None:
-        self._host_of = {
-            iid: host_id for host_id, host in self.model.hosts.items() for iid in host.instances
-        }
+        self._host_of = {}
+        self._agent_of = {}
+        self._of_agent = {}
+        for host_id, host in self.model.hosts.items():
+            for iid, instance in host.instances.items():
+                self._host_of[iid] = host_id
+                self._agent_of[iid] = instance.agent_id
+        for iid, agent_id in self._agent_of.items():
+            self._of_agent.setdefault(agent_id, set()).add(iid)
         self._sorted = None
 
     # --- reading ---------------------------------------------------------------------------
@@ -100,6 +124,15 @@ class HostsProjection(StructProjection[Hosts]):
         host = self.model.hosts.get(host_id)
         instance = host.instances.get(instance_id) if host else None
         return (host_id, instance) if instance is not None else None
+
+    def instances_of(self, agent_id: str) -> list[tuple[str, str, InstanceState]]:
+        """The agent's registered instances as (instance id, host id, instance), by id."""
+        found = []
+        for iid in sorted(self._of_agent.get(agent_id, ())):
+            located = self.instance(iid)
+            if located is not None and located[1].agent_id == agent_id:
+                found.append((iid, *located))
+        return found
 
     def instance_ids(self, after: str | None = None) -> list[str]:
         """Every registered instance id in order, from the first one after `after`."""

@@ -158,3 +158,28 @@ def test_a_name_is_free_unless_a_living_agent_holds_it() -> None:
     with pytest.raises(Conflict, match="exists already"):
         domain.claim_name(held, "worker", "a2", holder_exists=True)
     assert domain.claim_name(held, "worker", "a2", holder_exists=False) != []
+
+
+def test_pools_are_created_once_and_deleted_only_when_empty() -> None:
+    from cortex.contracts.pools import PoolCreated, PoolDeleted, PoolSpec
+
+    none = domain.PoolState()
+    assert domain.create_pool(none, PoolSpec(name="ml")) == [PoolCreated(name="ml")]
+    exists = domain.evolve_pool(none, PoolCreated(name="ml"))
+    with pytest.raises(Conflict, match="exists already"):
+        domain.create_pool(exists, PoolSpec(name="ml"))
+    with pytest.raises(Conflict, match="still has 2 agent"):
+        domain.delete_pool(exists, "ml", members=2)
+    assert domain.delete_pool(exists, "ml", members=0) == [PoolDeleted(name="ml")]
+    with pytest.raises(NotFound):
+        domain.delete_pool(none, "ml", members=0)
+
+
+def test_moving_an_agent_between_pools() -> None:
+    state = given(CREATED)
+    assert domain.update_agent(state, None, None, "ml") == [AgentUpdated(pool="ml")]
+    in_ml = given(CREATED, AgentUpdated(pool="ml"))
+    assert in_ml.pool == "ml"
+    assert domain.update_agent(in_ml, None, None, "ml") == []
+    assert domain.update_agent(in_ml, None, None, "") == [AgentUpdated(pool="")]
+    assert given(CREATED, AgentUpdated(pool="ml"), AgentUpdated(pool="")).pool is None

@@ -104,3 +104,41 @@ def test_other_streams_are_ignored() -> None:
     )
     assert projection.hosts() == {}
     assert projection.model.versions == {}
+
+
+def test_instances_are_found_by_agent_also_after_a_restore() -> None:
+    feed = Feed()
+    projection = HostsProjection()
+    for envelope in (
+        feed("h1", host("h1")),
+        feed("h2", host("h2")),
+        feed(
+            "h1", InstanceRegistered(instance_id="i2", agent_id="a", agent_name="n", started_at=T0)
+        ),
+        feed(
+            "h2", InstanceRegistered(instance_id="i1", agent_id="a", agent_name="n", started_at=T0)
+        ),
+        feed(
+            "h2", InstanceRegistered(instance_id="i3", agent_id="b", agent_name="m", started_at=T0)
+        ),
+        feed(
+            "h1", InstanceRegistered(instance_id="i4", agent_id="a", agent_name="n", started_at=T0)
+        ),
+        feed("h1", InstanceDeregistered(instance_id="i4", reason="stopped")),
+    ):
+        projection.apply(envelope)
+
+    def found(p: HostsProjection, agent: str) -> list[tuple[str, str]]:
+        return [(iid, host_id) for iid, host_id, _ in p.instances_of(agent)]
+
+    assert found(projection, "a") == [("i1", "h2"), ("i2", "h1")]
+    assert found(projection, "b") == [("i3", "h2")]
+    assert found(projection, "nobody") == []
+
+    restored = HostsProjection()
+    restored.restore(projection.snapshot())
+    assert found(restored, "a") == found(projection, "a")
+
+    projection.apply(feed("h2", HostDeregistered(reason="gone")))
+    assert found(projection, "a") == [("i2", "h1")]
+    assert found(projection, "b") == []

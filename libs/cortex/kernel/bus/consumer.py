@@ -23,7 +23,8 @@ log = get_logger()
 Handler = Callable[[Msg], Awaitable[None]]
 
 FETCH_WAIT = 1.0
-"""How long one pull waits for messages; also the longest a stop waits for the pull to end."""
+"""How long one pull waits for messages by default; also the longest a stop waits for the
+pull to end. A quiet consumer that must stop fast asks for less (more idle pulls)."""
 
 
 def nak_delay(deliveries: int, base: float = 0.5, cap: float = 30.0) -> float:
@@ -44,6 +45,7 @@ class DurableConsumer:
         ack_wait: float = 30.0,
         max_deliver: int = -1,
         concurrency: int = 64,
+        fetch_wait: float = FETCH_WAIT,
     ) -> None:
         self._js = js
         self.stream = stream
@@ -60,6 +62,7 @@ class DurableConsumer:
         )
         self._handler = handler
         self._ack_wait = ack_wait
+        self._fetch_wait = fetch_wait
         self._concurrency = concurrency
         self._inflight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -83,7 +86,7 @@ class DurableConsumer:
         self._stopping = True
         if self._task:
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=FETCH_WAIT + 1)
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=self._fetch_wait + 1)
             except TimeoutError:
                 self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)
@@ -102,7 +105,7 @@ class DurableConsumer:
                 await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
-                msgs = await sub.fetch(batch=free, timeout=FETCH_WAIT)
+                msgs = await sub.fetch(batch=free, timeout=self._fetch_wait)
             except (NatsTimeoutError, TimeoutError):
                 continue
             except ConnectionClosedError:

@@ -41,10 +41,11 @@ DryRun = Annotated[
 
 
 class AgentBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """`PUT /agents/{id}`: the config and/or labels to replace."""
+    """`PUT /agents/{id}`: the config, labels and/or pool to replace (`"pool": ""` leaves it)."""
 
     config: dict[str, Any] | None = None
     labels: Labels | None = None
+    pool: str | None = None
 
 
 class DeployBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -73,6 +74,7 @@ async def list_agents(
     request: Request[Any, Any, Any],
     status: FromQuery[AgentStatus | None] = None,
     template: FromQuery[str | None] = None,
+    pool: FromQuery[str | None] = None,
     label: Annotated[
         list[str] | None, QueryParameter(description="`key=value`; repeat for several")
     ] = None,
@@ -85,7 +87,9 @@ async def list_agents(
         if not sep or not key:
             raise Invalid.field("query.label", f"{item!r} is not key=value")
         labels[key] = value
-    query = ListAgents(status=status, template=template, labels=labels, limit=limit, after=after)
+    query = ListAgents(
+        status=status, template=template, pool=pool, labels=labels, limit=limit, after=after
+    )
     return await gw.ask("lifecycle", "agent.list", query, AgentPage, request)
 
 
@@ -112,7 +116,9 @@ async def update_agent(
     request: Request[Any, Any, Any],
     dry_run: DryRun = False,
 ) -> AgentView:
-    cmd = UpdateAgent(ref=ref, config=data.config, labels=data.labels, dry_run=dry_run)
+    cmd = UpdateAgent(
+        ref=ref, config=data.config, labels=data.labels, pool=data.pool, dry_run=dry_run
+    )
     return await gw.ask("lifecycle", "agent.update", cmd, AgentView, request)
 
 
