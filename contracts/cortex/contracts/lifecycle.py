@@ -249,6 +249,8 @@ class AgentCreated(msgspec.Struct, frozen=True, kw_only=True):
     replicas: int
     labels: dict[str, str] = {}
     pool: str | None = None
+    topics: list[str] = []
+    """The template's topics: the messaging service subscribes the agent to them."""
 
 
 class AgentUpdated(msgspec.Struct, frozen=True, kw_only=True):

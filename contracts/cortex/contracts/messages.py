@@ -27,6 +27,19 @@ STATUS = "Cortex-Status"
 """On replies: `ok`, or `error` with the error text as the payload."""
 CREATED_AT = "Cortex-Created-At"
 """ISO 8601, UTC."""
+TOPIC = "Cortex-Topic"
+"""On topic messages and their copies: the topic."""
+ORIGIN_ID = "Cortex-Origin-Id"
+"""On a subscriber's copy of a topic message: the topic message's id."""
+CLAIM_CHECK = "Cortex-Claim-Check"
+"""`<bucket>/<object>`: the payload is in the JetStream object store (over the inline limit)."""
+PAYLOAD_SIZE = "Cortex-Payload-Size"
+REPLAY_OF = "Cortex-Replay-Of"
+"""On a message replayed from the dead-letter queue: the dead message's id."""
+DELIVERIES = "Cortex-Deliveries"
+DEAD_REASON = "Cortex-Dead-Reason"
+LAST_ERROR = "Cortex-Last-Error"
+DEAD_AT = "Cortex-Dead-At"
 USER_HEADER_PREFIX = "X-"
 """Headers of the sender's own start with `X-` and are passed through untouched."""
 
@@ -57,8 +70,9 @@ class AgentMessage(msgspec.Struct, frozen=True, kw_only=True):
 
 class SendResult(msgspec.Struct, frozen=True, kw_only=True):
     id: str
-    status: Literal["accepted", "replied", "error"]
-    """accepted: persisted, no reply awaited; replied: `reply` holds the agent's answer;
-    error: the agent's handler failed and said why in `error`."""
+    status: Literal["accepted", "replied", "error", "acked", "dead_lettered"]
+    """accepted: persisted, nothing awaited; replied: `reply` holds the agent's answer;
+    error: the agent's handler failed and said why in `error`; acked / dead_lettered: with
+    `confirm`, what became of the message."""
     reply: AgentMessage | None = None
     error: str | None = None

@@ -27,6 +27,8 @@ class ReplicaReport(msgspec.Struct, frozen=True, kw_only=True):
     state: ReplicaState
     inflight: int = 0
     """Messages being handled right now."""
+    busy: bool = False
+    """Every handler slot is taken: slow, not dead (heartbeats keep coming)."""
     handled: int = 0
     failures: int = 0
     last_error: str | None = None

@@ -90,6 +90,29 @@ class Subjects:
         """The stored subjects of one agent's inbox, whatever its partition."""
         return f"{self.root}.msg.agent.*.{_token(agent_id, 'agent id')}"
 
+    def msg_status(self, agent_id: str, msg_id: str) -> str:
+        """Where hosts report what happened to a message (stream `CORTEX_MSGSTATUS`)."""
+        return (
+            f"{self.root}.msgstatus.{_token(agent_id, 'agent id')}.{_token(msg_id, 'message id')}"
+        )
+
+    def msg_status_of(self, msg_id: str) -> str:
+        return f"{self.root}.msgstatus.*.{_token(msg_id, 'message id')}"
+
+    @property
+    def status_stream(self) -> str:
+        return f"{self._stream_prefix}_MSGSTATUS"
+
+    @property
+    def dedupe_bucket(self) -> str:
+        """KV bucket of message ids each agent has handled (effectively-once)."""
+        return f"{self._stream_prefix}_DEDUPE"
+
+    @property
+    def payload_bucket(self) -> str:
+        """Object store bucket of payloads over the inline limit (claim checks)."""
+        return f"{self._stream_prefix}_PAYLOADS"
+
     def deliver(self, agent_id: str) -> str:
         """Core NATS subject on which the hosts running an agent take messages handed over
         by another host (queue group per agent)."""
@@ -165,6 +188,12 @@ class Subjects:
                     f"{self.root}.msg.agent.{{{{partition({self.inbox_partitions},1)}}}}"
                     ".{{wildcard(1)}}",
                 ),
+            ),
+            StreamSpec(
+                name=self.status_stream,
+                subjects=[f"{self.root}.msgstatus.>"],
+                description="What became of each message: delivered, acked, failed, dead.",
+                max_age_seconds=day,
             ),
             StreamSpec(
                 name=self.dead_letter_stream,

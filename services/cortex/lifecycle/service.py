@@ -168,6 +168,7 @@ class Lifecycle:
             replicas=replicas,
             labels=dict(cmd.labels),
             pool=cmd.pool,
+            topics=list(template.topics),
         )
         events = domain.create_agent(created, cmd.deploy)
         holder = self.agents.model.ids_by_name.get(cmd.name)

@@ -139,6 +139,7 @@ class ServiceRuntime:
         self._slots = asyncio.Semaphore(max_concurrency)
         self._key_locks = KeyedLocks()
         self._stats: dict[str, _EndpointStats] = {}
+        self._checks: dict[str, Callable[[], bool]] = {}
         self._nats_connected = False
         self._serving = False
         self._stopped = asyncio.Event()
@@ -214,11 +215,17 @@ class ServiceRuntime:
         return await self._runner.rebuild()
 
     def readiness(self) -> dict[str, bool]:
-        return {
+        checks = {
             "nats": self._nats_connected,
             "caught_up": self._runner.caught_up if self._runner else True,
             "serving": self._serving,
         }
+        checks.update({name: check() for name, check in self._checks.items()})
+        return checks
+
+    def ready_when(self, name: str, check: Callable[[], bool]) -> None:
+        """Another condition `/ready` waits for (e.g. an index caught up with a stream)."""
+        self._checks[name] = check
 
     # --- lifecycle -----------------------------------------------------------------------
 
