@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+from pathlib import Path
+
 from cortex.sdk import Agent, Message
 
 
@@ -15,3 +19,40 @@ class Refuses(Agent):
 class BrokenStart(Agent):
     async def on_start(self) -> None:
         raise RuntimeError("missing API key")
+
+
+class Flaky(Agent):
+    """Fails while its config says `fail: true` (a bug the user then fixes in the config)."""
+
+    async def on_message(self, msg: Message) -> str:
+        if self.config.get("fail"):
+            raise RuntimeError("upstream API rejected the request")
+        return f"done: {msg.text}"
+
+
+class Recorder(Agent):
+    """Appends every payload it handles to its state's `seen` list."""
+
+    async def on_message(self, msg: Message) -> None:
+        item = msg.value()
+        await self.state.update(lambda v: {"seen": [*(v or {}).get("seen", []), item]})
+
+
+class Slow(Agent):
+    """Works `config.seconds` per message (an LLM call, say)."""
+
+    async def on_message(self, msg: Message) -> str:
+        await asyncio.sleep(float(self.config.get("seconds", 1)))
+        return f"slow: {msg.text}"
+
+
+class Ledger(Agent):
+    """Writes the id of every message its handler ran for to `config.dir`/<pid>.log."""
+
+    async def on_start(self) -> None:
+        self.path = Path(self.config["dir"]) / f"{os.getpid()}.log"
+
+    async def on_message(self, msg: Message) -> None:
+        await asyncio.sleep(float(self.config.get("seconds", 0)))
+        with self.path.open("a") as fh:
+            fh.write(f"{msg.id}\n")

@@ -26,15 +26,17 @@ subscriber's inbox (its `origin_id` is the topic message)."""
 
 TOPIC_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
 
+DeliveryOutcome = Literal["delivered", "acked", "failed", "dead_lettered", "skipped"]
+"""failed: this delivery's handler raised (the message comes back later); skipped: a
+redelivery of a message the agent had already handled (effectively-once)."""
+
 
 class StatusUpdate(msgspec.Struct, frozen=True, kw_only=True):
     """What an agent host reports about one delivery of one message."""
 
     msg_id: str
     agent_id: str
-    status: Literal["delivered", "acked", "failed", "dead_lettered", "skipped"]
-    """failed: this delivery's handler raised (the message comes back later); skipped: a
-    redelivery of a message the agent had already handled (effectively-once)."""
+    status: DeliveryOutcome
     delivery: int
     host_id: str
     at: datetime

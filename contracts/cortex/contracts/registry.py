@@ -83,6 +83,8 @@ class InstanceView(msgspec.Struct, frozen=True, kw_only=True):
     health: Health
     state: ReplicaState
     inflight: int = 0
+    busy: bool = False
+    """Every handler slot taken: working on long messages, not dead."""
     handled: int = 0
     failures: int = 0
     last_error: str | None = None

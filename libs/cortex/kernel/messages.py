@@ -6,23 +6,33 @@ host (delivering to handlers), so that all three agree on the headers in `contra
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import dataclasses
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import msgspec
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
 from cortex.contracts import messages as m
 from cortex.contracts.messages import AgentMessage, ContentType
+from cortex.contracts.messaging import TOPIC_PATTERN, StatusUpdate
 from cortex.contracts.subjects import Subjects
-from cortex.kernel.errors import Invalid, TooLarge
+from cortex.kernel.errors import Invalid, Timeout, TooLarge
 from cortex.kernel.ids import new_id, utcnow
 
 INLINE_LIMIT = 1024 * 1024
-"""Largest payload sent inline (bigger ones travel by claim check in a later version)."""
+"""Largest payload sent inline; bigger ones travel by claim check through the object store."""
+MAX_PAYLOAD = 64 * 1024 * 1024
+"""Largest payload at all."""
+TOPIC = re.compile(TOPIC_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +50,10 @@ class Message:
     """The sender's own `X-` headers."""
     delivery: int = 1
     """1 on first delivery, more on redeliveries."""
+    claim_check: str | None = None
+    """Set while the payload is still in the object store (see `claimed_payload`)."""
+    wire_headers: dict[str, str] = field(default_factory=dict)
+    """Every header as it came (for dead letters, which keep the message as it was)."""
 
     @property
     def text(self) -> str:
@@ -150,19 +164,105 @@ async def send_to_agent(
     msg_id: str | None = None,
 ) -> str:
     """Persist a message in the agent's inbox; returns its id once JetStream has it."""
-    if len(payload) > INLINE_LIMIT:
-        raise TooLarge(f"payload of {len(payload)} bytes is over the {INLINE_LIMIT} byte limit")
+    return await _publish(
+        js,
+        subjects,
+        subjects.agent_inbox(agent_id),
+        payload,
+        content_type=content_type,
+        sender=sender,
+        to=agent_id,
+        reply_to=reply_to,
+        extra_headers=extra_headers,
+        msg_id=msg_id,
+    )
+
+
+async def publish_to_topic(
+    js: JetStreamContext,
+    subjects: Subjects,
+    topic: str,
+    payload: bytes,
+    *,
+    content_type: ContentType,
+    sender: str,
+    extra_headers: dict[str, str] | None = None,
+    msg_id: str | None = None,
+) -> str:
+    """Persist a topic message; the messaging service copies it to every subscriber."""
+    if not TOPIC.match(topic):
+        raise Invalid.field("topic", "letters, digits, '-', '_' and dots only")
+    return await _publish(
+        js,
+        subjects,
+        subjects.topic(topic),
+        payload,
+        content_type=content_type,
+        sender=sender,
+        to=f"topic:{topic}",
+        extra_headers=extra_headers,
+        msg_id=msg_id,
+        topic=topic,
+    )
+
+
+async def _publish(
+    js: JetStreamContext,
+    subjects: Subjects,
+    subject: str,
+    payload: bytes,
+    *,
+    content_type: ContentType,
+    sender: str,
+    to: str,
+    reply_to: str | None = None,
+    extra_headers: dict[str, str] | None = None,
+    msg_id: str | None = None,
+    topic: str | None = None,
+) -> str:
     ident = msg_id or new_id()
     headers = message_headers(
         msg_id=ident,
         sender=sender,
-        to=agent_id,
+        to=to,
         content_type=content_type,
         reply_to=reply_to,
         extra=extra_headers,
     )
-    await js.publish(subjects.agent_inbox(agent_id), payload, headers=headers, timeout=5)
+    if topic:
+        headers[m.TOPIC] = topic
+    payload = await stash_if_large(js, subjects, ident, payload, headers)
+    await js.publish(subject, payload, headers=headers, timeout=10)
     return ident
+
+
+async def stash_if_large(
+    js: JetStreamContext, subjects: Subjects, name: str, payload: bytes, headers: dict[str, str]
+) -> bytes:
+    """Claim check: a payload over the inline limit goes to the object store and the message
+    carries its name (in `headers`, updated here); returns what the message itself carries."""
+    if len(payload) <= INLINE_LIMIT:
+        return payload
+    if len(payload) > MAX_PAYLOAD:
+        raise TooLarge(
+            f"payload of {len(payload)} bytes is over the {MAX_PAYLOAD} byte limit",
+            details={"size": len(payload), "limit": MAX_PAYLOAD},
+        )
+    store = await js.object_store(subjects.payload_bucket)
+    await store.put(name, payload)
+    headers[m.CLAIM_CHECK] = f"{subjects.payload_bucket}/{name}"
+    headers[m.PAYLOAD_SIZE] = str(len(payload))
+    return b""
+
+
+async def claimed_payload(js: JetStreamContext, message: Message) -> Message:
+    """The message with its payload fetched from the object store, if it came by claim check."""
+    if not message.claim_check:
+        return message
+    bucket, _, name = message.claim_check.partition("/")
+    store = await js.object_store(bucket)
+    result = await store.get(name)
+    return dataclasses.replace(message, payload=bytes(result.data or b""), claim_check=None)
 
 
 def read_message(msg: Msg, agent_id: str) -> Message:
@@ -192,4 +292,41 @@ def read_message(msg: Msg, agent_id: str) -> Message:
         reply_to=headers.get(m.REPLY_TO),
         headers={k: v for k, v in headers.items() if k.startswith(m.USER_HEADER_PREFIX)},
         delivery=delivery,
+        claim_check=headers.get(m.CLAIM_CHECK),
+        wire_headers=dict(headers),
     )
+
+
+@contextlib.asynccontextmanager
+async def confirmation(
+    nc: NATS, subjects: Subjects, msg_id: str
+) -> AsyncIterator[Callable[[float], Awaitable[str]]]:
+    """Listen for what becomes of a message before sending it (or the answer could be missed):
+
+    async with confirmation(nc, subjects, msg_id) as outcome:
+        await send_to_agent(..., msg_id=msg_id)
+        status = await outcome(30.0)   # "acked" or "dead_lettered"; Timeout otherwise
+    """
+    done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def on_status(msg: Msg) -> None:
+        update = msgspec.json.decode(msg.data, type=StatusUpdate)
+        if update.status in ("acked", "skipped", "dead_lettered") and not done.done():
+            done.set_result("dead_lettered" if update.status == "dead_lettered" else "acked")
+
+    sub = await nc.subscribe(subjects.msg_status_of(msg_id), cb=on_status)
+
+    async def outcome(timeout: float) -> str:
+        try:
+            return await asyncio.wait_for(asyncio.shield(done), timeout)
+        except TimeoutError:
+            raise Timeout(
+                f"message {msg_id} was not acknowledged within {timeout:g}s; it stays "
+                "in the inbox and will still be delivered",
+                details={"message_id": msg_id},
+            ) from None
+
+    try:
+        yield outcome
+    finally:
+        await sub.unsubscribe()

@@ -66,6 +66,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Failed starts in a row (with backoff 1 s, 2 s, 4 s ...) before an agent is `failed`."""
     reconcile_interval: Seconds = 2.0
     """How often the lifecycle service compares desired and actual replicas."""
+    ack_wait: Seconds = 30.0
+    """Seconds a delivered message may go without word from its handler before JetStream
+    delivers it again; hosts keep long handlers alive with in-progress acks."""
     inbox_partitions: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 8
     """Partitions of the agent inboxes (one JetStream consumer each). Fixed at install."""
     host_name: str = ""

@@ -62,6 +62,27 @@ class AgentContext(Protocol):
 
     def state_watch(self, agent_id: str) -> AsyncIterator[StateView]: ...
 
+    async def publish(
+        self,
+        sender: str,
+        topic: str,
+        payload: Any,
+        content_type: ContentType | None,
+        headers: dict[str, str] | None,
+    ) -> str: ...
+
+    async def subscribe(self, agent_id: str, topic: str, *, add: bool) -> None: ...
+
+    async def send_confirmed(
+        self,
+        sender: str,
+        to: str,
+        payload: Any,
+        content_type: ContentType | None,
+        headers: dict[str, str] | None,
+        timeout: float,
+    ) -> str: ...
+
 
 class Agent:
     """Base class of every agent. The host creates one instance per replica.
@@ -124,6 +145,39 @@ class Agent:
     ) -> str:
         """Send to another agent (by id or name), persisted; returns the message id."""
         return await self._context.send(self.id, to, payload, content_type, headers)
+
+    async def send_and_confirm(
+        self,
+        to: str,
+        payload: Any,
+        *,
+        timeout: float = 30.0,
+        content_type: ContentType | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        """Send, then wait until the receiver's handler succeeded (`"acked"`) or the message
+        was given up on (`"dead_lettered"`); raises `Timeout` if neither happens in time."""
+        return await self._context.send_confirmed(
+            self.id, to, payload, content_type, headers, timeout
+        )
+
+    async def publish(
+        self,
+        topic: str,
+        payload: Any,
+        *,
+        content_type: ContentType | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        """Publish to a topic: every subscribed agent gets it once (one of its replicas)."""
+        return await self._context.publish(self.id, topic, payload, content_type, headers)
+
+    async def subscribe(self, topic: str) -> None:
+        """Take this agent's share of the topic's messages from now on (all its replicas)."""
+        await self._context.subscribe(self.id, topic, add=True)
+
+    async def unsubscribe(self, topic: str) -> None:
+        await self._context.subscribe(self.id, topic, add=False)
 
     async def request(
         self,

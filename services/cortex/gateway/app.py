@@ -14,7 +14,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 
 from cortex.gateway.auth import make_guard
 from cortex.gateway.problems import EXCEPTION_HANDLERS
-from cortex.gateway.routes import agents, hosts, platform, pools, state, templates
+from cortex.gateway.routes import agents, hosts, messaging, platform, pools, state, templates
 from cortex.gateway.state import Gateway
 from cortex.kernel import __version__
 
@@ -30,6 +30,7 @@ ROUTES: list[Any] = [
     *templates.ROUTES,
     *agents.ROUTES,
     *state.ROUTES,
+    *messaging.ROUTES,
     *pools.ROUTES,
     *hosts.ROUTES,
 ]
@@ -84,5 +85,7 @@ def create_app(gateway: Gateway) -> Litestar:
         openapi_config=None,
         middleware=[prometheus.middleware],
         logging_config=None,  # structlog is set up by the process, not by Litestar
+        # Payloads up to 64 MiB travel by claim check; base64 adds a third for binary ones.
+        request_max_body_size=96 * 1024 * 1024,
         debug=False,
     )

@@ -14,11 +14,21 @@ from nats.aio.msg import Msg
 from cortex.contracts import messages as m
 from cortex.contracts.lifecycle import AgentRef, AgentView
 from cortex.contracts.messages import ContentType
+from cortex.contracts.messaging import Subscription
 from cortex.contracts.state import GetState, PatchState, PutState, StateView, StateWrite
 from cortex.contracts.subjects import Subjects
 from cortex.kernel.bus.rpc import ServiceClient
 from cortex.kernel.errors import Internal, Timeout
-from cortex.kernel.messages import Message, encode_payload, read_message, send_to_agent
+from cortex.kernel.ids import new_id
+from cortex.kernel.messages import (
+    Message,
+    claimed_payload,
+    confirmation,
+    encode_payload,
+    publish_to_topic,
+    read_message,
+    send_to_agent,
+)
 
 NAME_CACHE_SECONDS = 30.0
 WATCH_BUFFER = 256
@@ -93,7 +103,7 @@ class HostAgentContext:
             await sub.unsubscribe()
         if (msg.headers or {}).get(m.STATUS) == "error":
             raise Internal(f"agent {to} failed: {msg.data.decode(errors='replace')}")
-        return read_message(msg, sender)
+        return await claimed_payload(self._js, read_message(msg, sender))
 
     # --- state (kept by the registry) --------------------------------------------------------
 
@@ -143,3 +153,58 @@ class HostAgentContext:
                 yield await changes.get()
         finally:
             await sub.unsubscribe()
+
+    # --- topics and confirmations -------------------------------------------------------------
+
+    async def publish(
+        self,
+        sender: str,
+        topic: str,
+        payload: Any,
+        content_type: ContentType | None,
+        headers: dict[str, str] | None,
+    ) -> str:
+        body, kind = encode_payload(payload, content_type)
+        return await publish_to_topic(
+            self._js,
+            self._subjects,
+            topic,
+            body,
+            content_type=kind,
+            sender=sender,
+            extra_headers=headers,
+        )
+
+    async def subscribe(self, agent_id: str, topic: str, *, add: bool) -> None:
+        verb = "subscription.add" if add else "subscription.remove"
+        await self._client.call(
+            "messaging",
+            verb,
+            Subscription(agent_id=agent_id, topic=topic),
+            object,
+        )
+
+    async def send_confirmed(
+        self,
+        sender: str,
+        to: str,
+        payload: Any,
+        content_type: ContentType | None,
+        headers: dict[str, str] | None,
+        timeout: float,
+    ) -> str:
+        body, kind = encode_payload(payload, content_type)
+        agent_id = await self.resolve(to)
+        msg_id = new_id()
+        async with confirmation(self._nc, self._subjects, msg_id) as outcome:
+            await send_to_agent(
+                self._js,
+                self._subjects,
+                agent_id,
+                body,
+                content_type=kind,
+                sender=sender,
+                extra_headers=headers,
+                msg_id=msg_id,
+            )
+            return await outcome(timeout)

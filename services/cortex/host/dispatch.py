@@ -14,6 +14,7 @@ import asyncio
 import itertools
 from typing import Any
 
+import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -23,19 +24,30 @@ from nats.js.client import JetStreamContext
 from prometheus_client import Counter
 
 from cortex.contracts import messages as m
+from cortex.contracts.messaging import DeliveryOutcome, StatusUpdate
 from cortex.contracts.subjects import Subjects
 from cortex.kernel.bus.consumer import DurableConsumer
 from cortex.kernel.ids import new_id, utcnow
 from cortex.kernel.logging import get_logger
-from cortex.kernel.messages import Message, encode_payload, read_message
+from cortex.kernel.messages import (
+    Message,
+    claimed_payload,
+    encode_payload,
+    read_message,
+    stash_if_large,
+)
 from cortex.sdk.agent import Reply
 
+from .handled import SKIPPED, HandledIds
 from .replica import Replica
 
 log = get_logger()
 
 DELIVERED = Counter(
     "cortex_host_messages_total", "Messages handled by this host's replicas", ["outcome"]
+)
+DEAD = Counter(
+    "cortex_host_dead_letters_total", "Messages given up on and put in the dead-letter queue"
 )
 HANDED_OVER = Counter(
     "cortex_host_handovers_total",
@@ -77,7 +89,9 @@ class Dispatcher:
         js: JetStreamContext,
         subjects: Subjects,
         host_id: str,
+        handled: HandledIds,
         *,
+        ack_wait: float = 30.0,
         handover_timeout: float = 600.0,
         concurrency: int = 512,
     ) -> None:
@@ -85,8 +99,10 @@ class Dispatcher:
         self._js = js
         self._subjects = subjects
         self._handover_timeout = handover_timeout
+        self._ack_wait = ack_wait
         self._concurrency = concurrency
         self._host_id = host_id
+        self._handled = handled
         self._slots: dict[str, AgentSlot] = {}
         self._replicas: dict[str, Replica] = {}
         self._direct: Subscription | None = None
@@ -107,6 +123,7 @@ class Dispatcher:
                 filter_subjects=[self._subjects.inbox_partition(partition)],
                 handler=self._on_inbox,
                 concurrency=self._concurrency,
+                ack_wait=self._ack_wait,
             )
             await consumer.start()
             self._consumers.append(consumer)
@@ -246,30 +263,119 @@ class Dispatcher:
     # --- handling ----------------------------------------------------------------------------
 
     async def _handle_here(self, replica: Replica, message: Message) -> None:
+        """Run the handler on this host; return to have the message acked, raise to have it
+        come back later. A message over its agent's delivery limit goes to the dead-letter
+        queue (and is acked here)."""
+        spec = replica.spec
+        if message.delivery > spec.max_deliveries:
+            await self._dead_letter(
+                replica,
+                message,
+                last_error=None,
+                reason=(
+                    f"not acknowledged in {message.delivery - 1} deliveries: its handler never "
+                    "finished (the replica crashed or stopped)"
+                ),
+            )
+            return
+        if message.delivery > 1 and await self._handled.seen(spec.agent_id, message.id):
+            SKIPPED.inc()
+            self._status(message, replica, "skipped")
+            return
+        self._status(message, replica, "delivered")
         try:
-            result = await replica.handle(message)
+            result = await replica.handle(await claimed_payload(self._js, message))
         except Exception as exc:
             DELIVERED.labels("failed").inc()
+            error = f"{type(exc).__name__}: {exc}"
             if message.reply_to:
-                await self._reply(
-                    message,
+                await self._reply(message, replica, error.encode(), "text/plain", status="error")
+            if message.delivery >= spec.max_deliveries:
+                await self._dead_letter(
                     replica,
-                    f"{type(exc).__name__}: {exc}".encode(),
-                    "text/plain",
-                    status="error",
+                    message,
+                    last_error=error,
+                    reason=(f"its handler failed in all {message.delivery} deliveries"),
                 )
-            raise HandlerFailed(f"{type(exc).__name__}: {exc}") from exc
+                return
+            self._status(message, replica, "failed", error)
+            raise HandlerFailed(error) from exc
+        await self._handled.remember(spec.agent_id, message.id)
         DELIVERED.labels("ok").inc()
         if message.reply_to:
             payload, content_type = _reply_payload(result)
             await self._reply(message, replica, payload, content_type, status="ok")
+        self._status(message, replica, "acked")
+
+    async def _dead_letter(
+        self, replica: Replica, message: Message, *, reason: str, last_error: str | None
+    ) -> None:
+        """Keep the message, as it came, in the dead-letter queue; the caller then acks it."""
+        headers = dict(message.wire_headers)
+        headers.update(
+            {
+                m.MSG_ID: f"dead-{message.id}",
+                m.DELIVERIES: str(message.delivery),
+                m.DEAD_REASON: reason,
+                m.DEAD_AT: utcnow().isoformat(),
+            }
+        )
+        if last_error:
+            headers[m.LAST_ERROR] = last_error[:1000]
+        await self._js.publish(
+            self._subjects.dead_letter(replica.spec.agent_id),
+            message.payload,
+            headers=headers,
+            timeout=10,
+        )
+        DEAD.inc()
+        log.warning(
+            "message dead-lettered",
+            agent_id=replica.spec.agent_id,
+            msg_id=message.id,
+            reason=reason,
+        )
+        self._status(message, replica, "dead_lettered", last_error)
+
+    def _status(
+        self,
+        message: Message,
+        replica: Replica,
+        status: DeliveryOutcome,
+        error: str | None = None,
+    ) -> None:
+        """Tell the messaging service (fire and forget: it is bookkeeping, not the message)."""
+        update = StatusUpdate(
+            msg_id=message.id,
+            agent_id=replica.spec.agent_id,
+            status=status,
+            delivery=message.delivery,
+            host_id=self._host_id,
+            at=utcnow(),
+            error=error,
+        )
+        task = asyncio.create_task(
+            self._nc.publish(
+                self._subjects.msg_status(replica.spec.agent_id, message.id),
+                msgspec.json.encode(update),
+            )
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _reply(
-        self, message: Message, replica: Replica, payload: bytes, content_type: str, *, status: str
+        self,
+        message: Message,
+        replica: Replica,
+        payload: bytes,
+        content_type: str,
+        *,
+        status: str,
     ) -> None:
         assert message.reply_to is not None
+        reply_id = new_id()
         headers = {
-            m.MSG_ID: new_id(),
+            m.MSG_ID: reply_id,
             m.CREATED_AT: utcnow().isoformat(),
             m.IN_REPLY_TO: message.id,
             m.FROM: replica.spec.agent_id,
@@ -278,6 +384,7 @@ class Dispatcher:
             m.STATUS: status,
         }
         try:
+            payload = await stash_if_large(self._js, self._subjects, reply_id, payload, headers)
             await self._nc.publish(message.reply_to, payload, headers=headers)
         except Exception as exc:  # the requester is gone; the message itself still counts
             log.debug("reply not sent", error=str(exc))

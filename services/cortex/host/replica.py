@@ -105,6 +105,7 @@ class Replica:
             agent_name=self.spec.agent_name,
             state=self.state,
             inflight=self.inflight,
+            busy=self.inflight >= self.spec.concurrency,
             handled=self.handled,
             failures=self.failures,
             last_error=self.last_error,

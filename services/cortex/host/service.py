@@ -22,6 +22,7 @@ from cortex.kernel.settings import Settings
 
 from .context import HostAgentContext
 from .dispatch import Dispatcher
+from .handled import HandledIds
 from .heartbeat import HeartbeatSender
 from .loader import HandlerError, extend_path, load_agent_class
 from .replica import Replica, ReplicaStartError
@@ -62,7 +63,15 @@ class AgentHost:
     async def start(self, runtime: ServiceRuntime) -> None:
         settings = runtime.settings
         self._context = HostAgentContext(runtime.nc, runtime.subjects, runtime.client())
-        self._dispatcher = Dispatcher(runtime.nc, runtime.js, runtime.subjects, self.host_id)
+        handled = HandledIds(await runtime.js.key_value(runtime.subjects.dedupe_bucket))
+        self._dispatcher = Dispatcher(
+            runtime.nc,
+            runtime.js,
+            runtime.subjects,
+            self.host_id,
+            handled,
+            ack_wait=settings.ack_wait,
+        )
         await self._dispatcher.start()
         self._heartbeat = HeartbeatSender(
             runtime.nc,

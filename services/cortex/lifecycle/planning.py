@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from .domain import ACTIVE
 from .drivers.port import ObservedInstance
@@ -28,20 +29,34 @@ def plan_agent(
     instances: Sequence[ObservedInstance],
     pending: int,
     stopping: Collection[str],
+    config_changed_at: datetime | None = None,
 ) -> AgentPlan:
     """`instances`: the agent's instances not gone; `pending`: starts asked for but not yet
-    seen; `stopping`: ids a stop was sent for."""
+    seen; `stopping`: ids a stop was sent for; replicas started before `config_changed_at`
+    run an old config: they are stopped and replaced (recreate: messages wait in the inbox)."""
     desired = replicas if status in ACTIVE else 0
-    live = [i for i in instances if i.state != "stopping" and i.id not in stopping]
-    leaving = len(instances) - len(live)
+    stale = [
+        i
+        for i in instances
+        if config_changed_at
+        and i.started_at
+        and i.started_at < config_changed_at
+        and i.state != "stopping"
+        and i.id not in stopping
+    ]
+    live = [
+        i for i in instances if i.state != "stopping" and i.id not in stopping and i not in stale
+    ]
+    leaving = len(instances) - len(live) - len(stale)
     ready = sum(1 for i in live if i.health == "healthy" and i.state == "running")
     present = len(live) + pending
     start = max(0, desired - present) if status in ACTIVE else 0
     extra = len(live) - desired
     # Stop the least useful first: unhealthy, then still starting, then the newest.
     ranked = sorted(live, key=lambda i: (i.health == "healthy", i.state == "running", i.id))
-    stop = ranked[:extra] if extra > 0 else []
+    surplus = ranked[:extra] if extra > 0 else []
+    stop = stale + surplus
     settled = pending == 0 and leaving == 0 and not stop and start == 0
     return AgentPlan(
-        start=start, stop=stop, ready=ready, present=present - len(stop), settled=settled
+        start=start, stop=stop, ready=ready, present=present - len(surplus), settled=settled
     )

@@ -78,6 +78,8 @@ class AgentRecord(msgspec.Struct):
     version: int
     status_reason: str | None = None
     pool: str | None = None
+    config_changed_at: datetime | None = None
+    """Replicas started before this run an old config and are replaced."""
 
 
 class Agents(msgspec.Struct):
@@ -119,6 +121,7 @@ class AgentsProjection(StructProjection[Agents]):
         if isinstance(data, AgentUpdated):
             if data.config is not None:
                 record.config = data.config
+                record.config_changed_at = event.occurred_at
             if data.labels is not None:
                 record.labels = data.labels
             if data.pool is not None:

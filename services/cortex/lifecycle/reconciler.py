@@ -152,6 +152,7 @@ class Reconciler:
                 instances=by_agent.get(agent.id, []),
                 pending=pending_by_agent.get(agent.id, 0),
                 stopping=self._stopping.keys(),
+                config_changed_at=agent.config_changed_at,
             )
             self.ready[agent.id] = plan.ready
             desired_total += agent.replicas if agent.status in ACTIVE else 0

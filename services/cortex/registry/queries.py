@@ -108,6 +108,7 @@ class RegistryQueries:
             # registered replica is most likely running.
             state=report.state if report else "running",
             inflight=report.inflight if report else 0,
+            busy=report.busy if report else False,
             handled=report.handled if report else 0,
             failures=report.failures if report else 0,
             last_error=report.last_error if report else None,

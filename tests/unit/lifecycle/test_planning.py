@@ -73,3 +73,37 @@ def test_terminating_and_created_agents_want_nothing_running() -> None:
     assert plan.start == 0
     plan = plan_agent(status="created", replicas=3, instances=[], pending=0, stopping=())
     assert (plan.start, plan.present, plan.settled) == (0, 0, True)
+
+
+def test_replicas_started_before_a_config_change_are_replaced() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    changed = datetime(2026, 1, 1, tzinfo=UTC)
+    old = ObservedInstance(
+        id="a-1",
+        agent_id="a",
+        host_id="h",
+        health="healthy",
+        state="running",
+        started_at=changed - timedelta(seconds=5),
+    )
+    new = ObservedInstance(
+        id="a-2",
+        agent_id="a",
+        host_id="h",
+        health="healthy",
+        state="running",
+        started_at=changed + timedelta(seconds=5),
+    )
+    plan = plan_agent(
+        status="running",
+        replicas=2,
+        instances=[old, new],
+        pending=0,
+        stopping=(),
+        config_changed_at=changed,
+    )
+    assert [i.id for i in plan.stop] == ["a-1"]
+    assert plan.start == 1
+    assert plan.present == 1
+    assert not plan.settled

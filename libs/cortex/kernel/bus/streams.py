@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from nats.js.api import StorageType, StreamConfig, SubjectTransform
+from nats.js.api import (
+    KeyValueConfig,
+    ObjectStoreConfig,
+    StorageType,
+    StreamConfig,
+    SubjectTransform,
+)
 from nats.js.client import JetStreamContext
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 
 from cortex.contracts.subjects import StreamSpec, Subjects
 from cortex.kernel.logging import get_logger
@@ -60,3 +66,34 @@ async def ensure_streams(js: JetStreamContext, subjects: Subjects) -> None:
 def _transform(config: StreamConfig) -> tuple[str, str] | None:
     t = config.subject_transform
     return (t.src, t.dest) if t else None
+
+
+DEDUPE_WINDOW = 3600.0
+"""How long an agent remembers the ids of messages it handled (effectively-once)."""
+PAYLOAD_RETENTION = 86_400.0
+"""How long a payload sent by claim check is kept."""
+
+
+async def ensure_buckets(js: JetStreamContext, subjects: Subjects) -> None:
+    """The KV bucket of handled message ids and the object store of large payloads."""
+    try:
+        await js.key_value(subjects.dedupe_bucket)
+    except (NotFoundError, BucketNotFoundError):
+        await js.create_key_value(
+            KeyValueConfig(
+                bucket=subjects.dedupe_bucket,
+                history=1,
+                ttl=DEDUPE_WINDOW,
+                description="Message ids each agent has handled (effectively-once).",
+            )
+        )
+    try:
+        await js.object_store(subjects.payload_bucket)
+    except (NotFoundError, BucketNotFoundError):
+        await js.create_object_store(
+            config=ObjectStoreConfig(
+                bucket=subjects.payload_bucket,
+                ttl=PAYLOAD_RETENTION,
+                description="Payloads over the inline limit, fetched by their receivers.",
+            )
+        )

@@ -42,7 +42,7 @@ from cortex.kernel import __version__
 from cortex.kernel.bus.connection import connect
 from cortex.kernel.bus.relay import OutboxRelay
 from cortex.kernel.bus.rpc import ServiceClient
-from cortex.kernel.bus.streams import ensure_streams
+from cortex.kernel.bus.streams import ensure_buckets, ensure_streams
 from cortex.kernel.errors import Conflict, CortexError, Internal, from_validation
 from cortex.kernel.ids import new_id
 from cortex.kernel.keyed_lock import KeyedLocks
@@ -240,6 +240,7 @@ class ServiceRuntime:
         self._nc = await connect(s, f"{self.subjects.root}-{self.name}", on_state=self._on_nats)
         self._js = self._nc.jetstream()
         await ensure_streams(self._js, self.subjects)
+        await ensure_buckets(self._js, self.subjects)
         if self._store is not None:
             self._relay = OutboxRelay(self._store, self._js, self.subjects, self.name)
             await self._relay.start()

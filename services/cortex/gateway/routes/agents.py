@@ -30,7 +30,14 @@ from cortex.contracts.registry import InstancePage, ListInstances
 from cortex.gateway.auth import principal_of
 from cortex.gateway.state import Gateway, GatewayDep
 from cortex.kernel.errors import CortexError, Invalid, Timeout
-from cortex.kernel.messages import payload_from_api, read_message, send_to_agent
+from cortex.kernel.ids import new_id
+from cortex.kernel.messages import (
+    claimed_payload,
+    confirmation,
+    payload_from_api,
+    read_message,
+    send_to_agent,
+)
 
 TAGS = ["agents"]
 MAX_WAIT = 300.0
@@ -189,11 +196,34 @@ async def send_message(
     wait: Annotated[
         float | None, QueryParameter(ge=0, le=MAX_WAIT, description="Seconds to wait for the reply")
     ] = None,
+    confirm: Annotated[
+        float | None,
+        QueryParameter(
+            ge=0, le=MAX_WAIT, description="Seconds to wait until the agent's handler succeeded"
+        ),
+    ] = None,
 ) -> Response[SendResult]:
     agent = await gw.ask("lifecycle", "agent.get", AgentRef(ref), AgentView, request)
     payload = payload_from_api(data.payload, data.content_type)
     principal = principal_of(request)
     sender = f"api:{principal.name}" if principal else "api"
+    if wait and confirm:
+        raise Invalid.field("query.confirm", "wait (for a reply) and confirm exclude each other")
+    if confirm:
+        msg_id = new_id()
+        async with confirmation(gw.nc, gw.subjects, msg_id) as outcome:
+            await send_to_agent(
+                gw.nc.jetstream(),
+                gw.subjects,
+                agent.id,
+                payload,
+                content_type=data.content_type,
+                sender=sender,
+                extra_headers=data.headers,
+                msg_id=msg_id,
+            )
+            status = await outcome(confirm)
+        return Response(SendResult(id=msg_id, status=status))  # type: ignore[arg-type]
     if not wait:
         msg_id = await send_to_agent(
             gw.nc.jetstream(),
@@ -248,7 +278,8 @@ async def _request_reply(
         await sub.unsubscribe()
     if (msg.headers or {}).get(m.STATUS) == "error":
         return SendResult(id=msg_id, status="error", error=msg.data.decode(errors="replace"))
-    return SendResult(id=msg_id, status="replied", reply=read_message(msg, sender).to_view())
+    reply = await claimed_payload(nc.jetstream(), read_message(msg, sender))
+    return SendResult(id=msg_id, status="replied", reply=reply.to_view())
 
 
 ROUTES = [

@@ -49,7 +49,12 @@ class HostDriver:
             )
             instances += [
                 ObservedInstance(
-                    id=i.id, agent_id=i.agent_id, host_id=i.host_id, health=i.health, state=i.state
+                    id=i.id,
+                    agent_id=i.agent_id,
+                    host_id=i.host_id,
+                    health=i.health,
+                    state=i.state,
+                    started_at=i.registered_at,
                 )
                 for i in page.items
             ]

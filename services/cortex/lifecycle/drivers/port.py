@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from cortex.contracts.lifecycle import TemplateView
@@ -24,6 +25,8 @@ class ObservedInstance:
     host_id: str
     health: Health
     state: ReplicaState
+    started_at: datetime | None = None
+    """When the replica started: one started before its agent's config changed is stale."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,270 @@
+"""Messaging between agents on different hosts, beside bare nats-py JetStream (the floor).
+
+    .venv/bin/python bench/messaging.py [--latency-n 1000] [--burst 20000]
+
+Runs `cortex up` with two agent hosts, a Sender agent on one and a Receiver agent on the other
+(bench/bench_agents.py), and measures one-way latency (send -> handler), request/reply latency
+and sustained messages/s; then the same three on the same nats-server with bare nats-py
+JetStream (a stream, a durable pull consumer, acks) in this process. Prints one JSON document
+with both and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig
+
+TOKEN = "cxt_bench"
+CORTEX = str(Path(sys.executable).parent / "cortex")
+BENCH = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
+
+
+def summary(latencies: list[float]) -> dict[str, float]:
+    return {"n": len(latencies), "p50_ms": pct(latencies, 0.5), "p99_ms": pct(latencies, 0.99)}
+
+
+class Platform:
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="cortex-bench-msg-"))
+        self.http_port, self.nats_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "CORTEX_DATA_DIR": str(self.root / "data"),
+            "CORTEX_HTTP_PORT": str(self.http_port),
+            "CORTEX_NATS_PORT": str(self.nats_port),
+            "CORTEX_NATS_MONITOR_PORT": "0",
+            "CORTEX_ADMIN_TOKEN": TOKEN,
+            "CORTEX_HOSTS": "2",
+            "CORTEX_LOG_LEVEL": "warning",
+            "CORTEX_AGENT_PATH": str(BENCH),
+            "CORTEX_SQLITE_SYNCHRONOUS": "NORMAL",
+        }
+        env.pop("CORTEX_NATS_URL", None)
+        log = self.root / "up.log"
+        self.up = subprocess.Popen(
+            [CORTEX, "up"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 90
+        while "is up." not in log.read_text():
+            if self.up.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(log.read_text()[-3000:])
+            time.sleep(0.2)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def stop(self) -> None:
+        self.up.send_signal(signal.SIGTERM)
+        try:
+            self.up.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.up.kill()
+
+
+def deploy(api: httpx.Client, name: str, template: str, concurrency: int) -> str:
+    api.post(
+        "/api/v1/templates",
+        json={"name": template, "handler": f"bench_agents:{name}", "concurrency": concurrency},
+    )
+    agent = api.post(
+        "/api/v1/agents", json={"name": name.lower(), "template": template, "deploy": True}
+    ).json()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        view = api.get(f"/api/v1/agents/{agent['id']}").json()
+        if view["status"] == "running" and view["instances"]:
+            return str(view["instances"][0]["host_id"])
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} not running")
+
+
+def ask(api: httpx.Client, agent: str, body: dict[str, Any]) -> Any:
+    reply = api.post(
+        f"/api/v1/agents/{agent}/messages",
+        params={"wait": 300},
+        json={"payload": body},
+        timeout=330,
+    )
+    reply.raise_for_status()
+    return reply.json()["reply"]["payload"]
+
+
+def platform_figures(args: argparse.Namespace, platform: Platform) -> dict[str, Any]:
+    with httpx.Client(
+        base_url=platform.url, timeout=60, headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as api:
+        receiver_host = deploy(api, "Receiver", "bench-receiver", 64)
+        sender_host = deploy(api, "Sender", "bench-sender", 1)
+        if receiver_host == sender_host:
+            raise RuntimeError("sender and receiver landed on the same host")
+        ask(api, "sender", {"kind": "rr", "to": "receiver", "n": 200})  # warm up
+        ask(api, "receiver", {"kind": "report"})
+        ask(api, "sender", {"kind": "oneway", "to": "receiver", "n": args.latency_n})
+        oneway: list[float] = []
+        deadline = time.monotonic() + 60
+        while len(oneway) < args.latency_n and time.monotonic() < deadline:
+            oneway += ask(api, "receiver", {"kind": "report"})["latencies"]
+            time.sleep(0.2)
+        rr = ask(api, "sender", {"kind": "rr", "to": "receiver", "n": args.latency_n})
+        started = time.perf_counter()
+        ask(api, "sender", {"kind": "burst", "to": "receiver", "n": args.burst})
+        received = 0
+        while received < args.burst and time.perf_counter() - started < 300:
+            received += ask(api, "receiver", {"kind": "report"})["count"]
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - started
+    return {
+        "hosts": [sender_host, receiver_host],
+        "one_way": summary(oneway),
+        "request_reply": summary(rr["latencies"]),
+        "sustained": {
+            "messages": received,
+            "seconds": round(elapsed, 2),
+            "messages_per_s": round(received / elapsed, 1),
+        },
+    }
+
+
+async def floor_figures(url: str, latency_n: int, burst: int) -> dict[str, Any]:
+    """The same three measurements with nothing but nats-py and one JetStream stream."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(name="BENCH_FLOOR", subjects=["floor.>"])
+    await js.add_consumer(
+        "BENCH_FLOOR",
+        ConsumerConfig(durable_name="floor", ack_policy=AckPolicy.EXPLICIT, max_ack_pending=20_000),
+    )
+    sub = await js.pull_subscribe_bind(durable="floor", stream="BENCH_FLOOR")
+    oneway: list[float] = []
+    consumed = 0
+    stop = asyncio.Event()
+
+    async def consume() -> None:
+        nonlocal consumed
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(256, timeout=0.5)
+            except (nats.errors.TimeoutError, TimeoutError):
+                continue
+            for msg in msgs:
+                body = json.loads(msg.data)
+                if body["kind"] == "oneway":
+                    oneway.append(time.time() - body["ts"])
+                    consumed += 1
+                elif msg.headers and msg.headers.get("Reply-To"):
+                    await nc.publish(msg.headers["Reply-To"], b'{"pong": true}')
+                await msg.ack()
+
+    consumer = asyncio.create_task(consume())
+    for _ in range(latency_n):
+        await js.publish("floor.oneway", json.dumps({"kind": "oneway", "ts": time.time()}).encode())
+        await asyncio.sleep(0.001)
+    while len(oneway) < latency_n:
+        await asyncio.sleep(0.05)
+    one_way = summary(oneway)
+    rr: list[float] = []
+    for _ in range(latency_n):
+        inbox = nc.new_inbox()
+        reply = await nc.subscribe(inbox, max_msgs=1)
+        started = time.perf_counter()
+        await js.publish("floor.ping", b'{"kind": "ping"}', headers={"Reply-To": inbox})
+        await reply.next_msg(timeout=10)
+        rr.append(time.perf_counter() - started)
+    consumed = 0
+    started = time.perf_counter()
+    for i in range(0, burst, 200):
+        await asyncio.gather(
+            *(
+                js.publish(
+                    "floor.oneway", json.dumps({"kind": "oneway", "ts": time.time()}).encode()
+                )
+                for _ in range(min(200, burst - i))
+            )
+        )
+    while consumed < burst:
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    await consumer
+    await js.delete_stream("BENCH_FLOOR")
+    await nc.close()
+    return {
+        "one_way": one_way,
+        "request_reply": summary(rr),
+        "sustained": {
+            "messages": burst,
+            "seconds": round(elapsed, 2),
+            "messages_per_s": round(burst / elapsed, 1),
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--latency-n", type=int, default=1000)
+    parser.add_argument("--burst", type=int, default=20_000)
+    args = parser.parse_args()
+    platform = Platform()
+    try:
+        cortex = platform_figures(args, platform)
+        floor = asyncio.run(
+            floor_figures(f"nats://127.0.0.1:{platform.nats_port}", args.latency_n, args.burst)
+        )
+    finally:
+        platform.stop()
+    ratio = {
+        "one_way_p50": round(cortex["one_way"]["p50_ms"] / floor["one_way"]["p50_ms"], 2),
+        "one_way_p99": round(cortex["one_way"]["p99_ms"] / floor["one_way"]["p99_ms"], 2),
+        "request_reply_p50": round(
+            cortex["request_reply"]["p50_ms"] / floor["request_reply"]["p50_ms"], 2
+        ),
+        "request_reply_p99": round(
+            cortex["request_reply"]["p99_ms"] / floor["request_reply"]["p99_ms"], 2
+        ),
+        "throughput": round(
+            cortex["sustained"]["messages_per_s"] / floor["sustained"]["messages_per_s"], 3
+        ),
+    }
+    print(
+        json.dumps(
+            {
+                "benchmark": "messaging",
+                "cortex": cortex,
+                "nats_py_floor": floor,
+                "cortex_over_floor": ratio,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

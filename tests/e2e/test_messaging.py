@@ -1,0 +1,279 @@
+"""Messaging as a user meets it: confirmations, topics, dead letters, long and large messages."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.stack import FAST_HEALTH, Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    stack = Stack(
+        tmp_path_factory.mktemp("messaging"),
+        CORTEX_AGENT_PATH=str(REPO),
+        CORTEX_ACK_WAIT="3",
+        **FAST_HEALTH,
+    ).start()
+    yield stack
+    stack.stop()
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except (httpx.HTTPError, AssertionError, KeyError, TypeError) as exc:
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not reached within {timeout}s; last: {last!r}")
+
+
+def template(api: httpx.Client, name: str, handler: str, **extra: Any) -> None:
+    reply = api.post("/api/v1/templates", json={"name": name, "handler": handler, **extra})
+    assert reply.status_code == 201, reply.text
+
+
+def running(api: httpx.Client, name: str, **body: Any) -> dict[str, Any]:
+    created = api.post("/api/v1/agents", json={"name": name, "deploy": True, **body})
+    assert created.status_code == 201, created.text
+    eventually(
+        lambda: api.get(f"/api/v1/agents/{name}").json()["status"] == "running",
+        what=f"{name} running",
+    )
+    return dict(created.json())
+
+
+def test_a_confirmed_send_reports_acked_and_the_status_says_so(platform: Stack) -> None:
+    with platform.client() as api:
+        running(api, "confirm-echo", template="echo")
+        sent = api.post(
+            "/api/v1/agents/confirm-echo/messages",
+            params={"confirm": 10},
+            json={"payload": {"n": 1}},
+        )
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["status"] == "acked"
+        record = eventually(
+            lambda: (
+                (r := api.get(f"/api/v1/messages/{sent.json()['id']}")).json()["status"] == "acked"
+                and r.json()
+            ),
+            what="status acked",
+        )
+        assert record["deliveries"] == 1
+        assert record["kind"] == "direct"
+        history = api.get("/api/v1/agents/confirm-echo/messages").json()["items"]
+        assert sent.json()["id"] in [m["id"] for m in history]
+
+
+def test_a_failing_message_is_dead_lettered_and_replayed_after_the_fix(platform: Stack) -> None:
+    with platform.client() as api:
+        template(
+            api,
+            "flaky",
+            "tests.support.sample_agents:Flaky",
+            max_deliveries=3,
+            config_schema={"type": "object", "properties": {"fail": {"type": "boolean"}}},
+        )
+        running(api, "flaky-1", template="flaky", config={"fail": True})
+        sent = api.post(
+            "/api/v1/agents/flaky-1/messages",
+            params={"confirm": 30},
+            json={"payload": "job-7", "content_type": "text/plain"},
+        )
+        assert sent.json()["status"] == "dead_lettered", sent.text
+        msg_id = sent.json()["id"]
+        dead = api.get(f"/api/v1/dlq/{msg_id}").json()
+        assert dead["deliveries"] == 3
+        assert dead["last_error"] == "RuntimeError: upstream API rejected the request"
+        assert dead["payload"] == "job-7"
+        listed = api.get("/api/v1/dlq", params={"agent": "flaky-1"}).json()
+        assert [d["id"] for d in listed["items"]] == [msg_id]
+        assert api.get(f"/api/v1/messages/{msg_id}").json()["status"] == "dead_lettered"
+
+        # Fix the config: the replicas are replaced with the new one, then replay.
+        api.put("/api/v1/agents/flaky-1", json={"config": {"fail": False}})
+        eventually(
+            lambda: (
+                all(
+                    i["health"] == "healthy"
+                    for i in api.get("/api/v1/agents/flaky-1").json()["instances"]
+                )
+                and len(api.get("/api/v1/agents/flaky-1").json()["instances"]) == 1
+                and api.get("/api/v1/agents/flaky-1").json()["status"] == "running"
+            ),
+            what="replaced with the fixed config",
+        )
+        time.sleep(1.0)  # the replaced replica is gone for good
+        replayed = api.post(f"/api/v1/dlq/{msg_id}/replay")
+        assert replayed.status_code == 202, replayed.text
+        new_id = replayed.json()["id"]
+        eventually(
+            lambda: api.get(f"/api/v1/messages/{new_id}").json()["status"] == "acked",
+            what="the replay handled",
+        )
+        assert api.get(f"/api/v1/dlq/{msg_id}").status_code == 404
+
+        # Purging a dead letter.
+        api.put("/api/v1/agents/flaky-1", json={"config": {"fail": True}})
+        time.sleep(2.0)
+        again = api.post(
+            "/api/v1/agents/flaky-1/messages",
+            params={"confirm": 30},
+            json={"payload": "job-8", "content_type": "text/plain"},
+        )
+        assert again.json()["status"] == "dead_lettered"
+        assert api.delete(f"/api/v1/dlq/{again.json()['id']}").status_code == 204
+        assert api.get(f"/api/v1/dlq/{again.json()['id']}").status_code == 404
+
+
+def test_a_topic_delivers_each_message_once_to_each_subscriber(platform: Stack) -> None:
+    """reader-a subscribes through its template (2 replicas, records what it handles),
+    reader-b and reader-d at run time (echo agents, checked through their message history),
+    reader-c unsubscribes from its template's topic and must get nothing."""
+    with platform.client() as api:
+        template(api, "recorder", "tests.support.sample_agents:Recorder", topics=["news"])
+        running(api, "reader-a", template="recorder", replicas=2)
+        running(api, "reader-b", template="echo")
+        running(api, "reader-c", template="recorder")
+        api.delete("/api/v1/agents/reader-c/subscriptions/news")
+        assert (
+            api.post("/api/v1/agents/reader-b/subscriptions", json={"topic": "news"}).status_code
+            == 201
+        )
+        running(api, "reader-d", template="echo")
+        api.post("/api/v1/agents/reader-d/subscriptions", json={"topic": "news"})
+        subs = api.get("/api/v1/agents/reader-a/subscriptions").json()
+        assert [(s["topic"], s["source"]) for s in subs] == [("news", "template")]
+
+        ids = [
+            api.post("/api/v1/topics/news/messages", json={"payload": i}).json()["id"]
+            for i in range(10)
+        ]
+        eventually(
+            lambda: (
+                sorted(api.get("/api/v1/agents/reader-a/state").json()["value"]["seen"])
+                == list(range(10))
+            ),
+            what="reader-a saw all 10",
+        )
+        time.sleep(1.0)
+        assert sorted(api.get("/api/v1/agents/reader-a/state").json()["value"]["seen"]) == list(
+            range(10)
+        )  # once each, though reader-a has two replicas
+        for echo in ("reader-b", "reader-d"):
+            got = eventually(
+                lambda e=echo: (
+                    len(
+                        api.get(f"/api/v1/agents/{e}/messages", params={"limit": 100}).json()[
+                            "items"
+                        ]
+                    )
+                    == 10
+                    and api.get(f"/api/v1/agents/{e}/messages").json()["items"]
+                ),
+                what=f"{echo} got 10",
+            )
+            assert sorted(m["origin_id"] for m in got) == sorted(ids)
+        assert api.get("/api/v1/agents/reader-c/state").json()["version"] == 0
+        record = api.get(f"/api/v1/messages/{ids[0]}").json()
+        assert (record["kind"], record["copies"]) == ("topic", 3)
+
+
+def test_a_long_handler_is_not_redelivered_and_its_replica_stays_healthy(
+    platform: Stack,
+) -> None:
+    """ack_wait is 3 s here; the handler works 8 s."""
+    with platform.client() as api:
+        template(api, "slow", "tests.support.sample_agents:Slow")
+        running(api, "thinker", template="slow", config={"seconds": 8})
+        sent = api.post(
+            "/api/v1/agents/thinker/messages",
+            json={"payload": "ponder", "content_type": "text/plain"},
+        )
+        msg_id = sent.json()["id"]
+
+        def busy() -> bool:
+            (instance,) = api.get("/api/v1/agents/thinker").json()["instances"]
+            return bool(instance["busy"]) and instance["health"] == "healthy"
+
+        eventually(busy, timeout=10, what="busy and healthy")
+        record = eventually(
+            lambda: (r := api.get(f"/api/v1/messages/{msg_id}").json())["status"] == "acked" and r,
+            timeout=20,
+            what="acked",
+        )
+        assert record["deliveries"] == 1
+
+
+def test_large_payloads_travel_by_claim_check_and_too_large_ones_are_refused(
+    platform: Stack,
+) -> None:
+    with platform.client() as api:
+        running(api, "big-echo", template="echo")
+        blob = os.urandom(3 * 1024 * 1024)
+        reply = api.post(
+            "/api/v1/agents/big-echo/messages",
+            params={"wait": 30},
+            json={
+                "payload": base64.b64encode(blob).decode(),
+                "content_type": "application/octet-stream",
+            },
+            timeout=60,
+        )
+        assert reply.status_code == 200, reply.text[:500]
+        assert base64.b64decode(reply.json()["reply"]["payload"]) == blob
+        huge = base64.b64encode(b"x" * (64 * 1024 * 1024 + 1)).decode()
+        refused = api.post(
+            "/api/v1/agents/big-echo/messages",
+            json={"payload": huge, "content_type": "application/octet-stream"},
+            timeout=60,
+        )
+        assert refused.status_code == 413
+        assert refused.json()["code"] == "too_large"
+
+
+def test_bad_messages_are_refused(platform: Stack) -> None:
+    with platform.client() as api:
+        running(api, "strict", template="echo")
+        assert (
+            api.post(
+                "/api/v1/agents/strict/messages", json={"payload": 1, "content_type": "text/plain"}
+            ).status_code
+            == 422
+        )
+        assert (
+            api.post(
+                "/api/v1/agents/strict/messages",
+                json={"payload": "%%%", "content_type": "application/octet-stream"},
+            ).status_code
+            == 422
+        )
+        assert api.post("/api/v1/topics/bad topic!/messages", json={"payload": 1}).status_code in (
+            404,
+            422,
+        )
+        assert (
+            api.post(
+                "/api/v1/agents/strict/messages",
+                json={"payload": 1, "headers": {"Nats-Msg-Id": "x"}},
+            ).status_code
+            == 422
+        )
