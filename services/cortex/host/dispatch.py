@@ -278,7 +278,7 @@ class Dispatcher:
                 ),
             )
             return
-        if message.delivery > 1 and await self._handled.seen(spec.agent_id, message.id):
+        if await self._handled.seen(spec.agent_id, message.id):
             SKIPPED.inc()
             self._status(message, replica, "skipped")
             return

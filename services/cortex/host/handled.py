@@ -1,20 +1,35 @@
 """Effectively-once: the ids of messages each agent already handled.
 
+Where a mark is kept, fastest first: memory; a journal file of this host (one write() of one
+line, so a host process killed right after a handler returned has very likely already written
+it, and its restart on the same machine reads the journal back); the KV bucket (slower, but
+seen by every host, for a replica that moves).
+
 JetStream delivers at least once; a redelivery (an ack lost to a crash or to NATS being away)
 must not run the handler again. A replica marks a message handled after its handler succeeded
 and before the ack; a redelivered message whose mark exists is acknowledged without running the
 handler. Marks live in memory (fast, and enough while NATS is away) and in a KV bucket with a
-one-hour time to live (so a restarted replica, or one on another host, still knows). Only a
-crash in the instant between a handler's return and its mark can still run a handler twice.
+one-hour time to live (so a restarted replica, or one on another host, still knows). A mark
+that could not be stored (NATS away) is stored again in the background until it is, so that a
+later crash of this host does not forget it; and after NATS comes back the marks of the last
+minute are stored again, because a nats-server that crashed may have lost its last writes (and
+its consumers' last acks, which is also why every delivery is checked, not only those JetStream
+numbers as redeliveries). Only a crash in the instant between a handler's return and its mark
+can still run a handler twice.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import time
 from collections import OrderedDict
+from pathlib import Path
 
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from cortex.kernel.logging import get_logger
 
@@ -24,15 +39,32 @@ SKIPPED = Counter(
     "cortex_host_duplicates_skipped_total",
     "Redelivered messages acknowledged without running the handler again",
 )
+UNSTORED = Gauge(
+    "cortex_host_handled_marks_unstored",
+    "Handled-message marks kept in memory only, waiting for NATS",
+)
 
 MEMORY = 100_000
 """Marks kept in memory per host (the oldest go first; the KV bucket still has them)."""
+RETRY = 0.5
+REASSERT = 60.0
+"""Marks younger than this are stored again after NATS comes back."""
+
+
+JOURNAL_LIMIT = 16 * 1024 * 1024
+"""Bytes of journal before it is rewritten with only the marks held in memory."""
 
 
 class HandledIds:
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, journal: Path | None = None) -> None:
         self._kv = kv
-        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._recent: OrderedDict[str, float] = OrderedDict()
+        self._journal_path = journal
+        self._journal: int | None = None
+        if journal is not None:
+            self._open_journal(journal)
+        self._unstored: set[str] = set()
+        self._retry: asyncio.Task[None] | None = None
 
     async def seen(self, agent_id: str, msg_id: str) -> bool:
         key = _key(agent_id, msg_id)
@@ -51,13 +83,84 @@ class HandledIds:
     async def remember(self, agent_id: str, msg_id: str) -> None:
         key = _key(agent_id, msg_id)
         self._note(key)
+        self._write_journal(key)
+        if not await self._store(key):
+            self._unstored.add(key)
+            UNSTORED.set(len(self._unstored))
+            if self._retry is None or self._retry.done():
+                self._retry = asyncio.create_task(self._store_later())
+
+    def reassert(self) -> None:
+        """NATS is back: store again the marks it may have lost."""
+        cutoff = time.monotonic() - REASSERT
+        recent = [key for key, at in reversed(self._recent.items()) if at >= cutoff]
+        self._unstored.update(recent)
+        UNSTORED.set(len(self._unstored))
+        if recent and (self._retry is None or self._retry.done()):
+            self._retry = asyncio.create_task(self._store_later())
+
+    async def close(self) -> None:
+        """Store what is still unstored (a graceful stop), then stop retrying."""
+        if self._journal is not None:
+            os.close(self._journal)
+            self._journal = None
+        if self._retry:
+            self._retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry
+        for key in list(self._unstored):
+            if await self._store(key):
+                self._unstored.discard(key)
+
+    async def _store(self, key: str) -> bool:
         try:
             await self._kv.put(key, b"1")
-        except Exception as exc:  # kept in memory; a redelivery to this host is still skipped
-            log.warning("handled mark not stored", error=str(exc) or repr(exc))
+        except Exception as exc:
+            log.debug("handled mark not stored yet", error=str(exc) or repr(exc))
+            return False
+        return True
+
+    async def _store_later(self) -> None:
+        while self._unstored:
+            for key in list(self._unstored):
+                if not await self._store(key):
+                    break
+                self._unstored.discard(key)
+            UNSTORED.set(len(self._unstored))
+            if self._unstored:
+                await asyncio.sleep(RETRY)
+
+    def _open_journal(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            for line in path.read_text(errors="replace").splitlines()[-MEMORY:]:
+                if line:
+                    self._note(line)
+            if path.stat().st_size > JOURNAL_LIMIT:
+                self._compact(path)
+        self._journal = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def _write_journal(self, key: str) -> None:
+        if self._journal is None or self._journal_path is None:
+            return
+        try:
+            os.write(self._journal, f"{key}\n".encode())
+            if os.fstat(self._journal).st_size > JOURNAL_LIMIT:
+                os.close(self._journal)
+                self._compact(self._journal_path)
+                self._journal = os.open(
+                    self._journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
+                )
+        except OSError as exc:  # a full disk: memory and the KV bucket still have it
+            log.warning("handled journal not written", error=str(exc))
+
+    def _compact(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(f"{key}\n" for key in self._recent))
+        tmp.replace(path)
 
     def _note(self, key: str) -> None:
-        self._recent[key] = None
+        self._recent[key] = time.monotonic()
         self._recent.move_to_end(key)
         while len(self._recent) > MEMORY:
             self._recent.popitem(last=False)

@@ -49,6 +49,7 @@ class AgentHost:
         self._dispatcher: Dispatcher | None = None
         self._heartbeat: HeartbeatSender | None = None
         self._context: HostAgentContext | None = None
+        self._handled: HandledIds | None = None
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -63,7 +64,11 @@ class AgentHost:
     async def start(self, runtime: ServiceRuntime) -> None:
         settings = runtime.settings
         self._context = HostAgentContext(runtime.nc, runtime.subjects, runtime.client())
-        handled = HandledIds(await runtime.js.key_value(runtime.subjects.dedupe_bucket))
+        handled = self._handled = HandledIds(
+            await runtime.js.key_value(runtime.subjects.dedupe_bucket),
+            journal=settings.data_path / "hosts" / self.host_id / "handled.log",
+        )
+        runtime.on_reconnect(handled.reassert)
         self._dispatcher = Dispatcher(
             runtime.nc,
             runtime.js,
@@ -176,6 +181,8 @@ class AgentHost:
         await asyncio.gather(*(self._stop(r, grace) for r in list(self.replicas.values())))
         if self._stops:
             await asyncio.wait(self._stops, timeout=grace)
+        if self._handled:
+            await self._handled.close()
         if self._heartbeat:
             await self._heartbeat.stop()
             try:

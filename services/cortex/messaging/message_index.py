@@ -96,32 +96,32 @@ class Indexed:
 
 def advance(entry: Indexed, update: StatusUpdate) -> None:
     """Fold one host report into a record; whatever order reports come in, the record ends up
-    the same (the highest delivery, the furthest status, the first time each was reached)."""
+    the same (the highest delivery, the furthest status, the earliest time each was reached)."""
     entry.deliveries = max(entry.deliveries, update.delivery)
-    if update.status == "failed" and update.error is not None:
-        if update.delivery >= entry.error_delivery:
-            entry.last_error = update.error
-            entry.error_delivery = update.delivery
-    if update.status in ("delivered", "failed") and entry.delivered_at is None:
-        entry.delivered_at = update.at
-    if update.status in ("acked", "skipped"):
+    status = update.status
+    failed = status in ("failed", "dead_lettered") and update.error is not None
+    if failed and update.delivery >= entry.error_delivery:
+        entry.last_error = update.error
+        entry.error_delivery = update.delivery
+    if status in ("delivered", "failed", "acked", "skipped"):
+        # An ack (or a skip) also says the message was delivered, should that report be lost.
+        entry.delivered_at = _earliest(entry.delivered_at, update.at)
+    if status in ("acked", "skipped"):
         # skipped: a redelivery of a message the agent had already handled, so it was acked
         # even if that report never arrived (the host crashed right after the handler).
         _reach(entry, "acked")
-        if entry.status == "acked" and (entry.acked_at is None or update.at < entry.acked_at):
-            entry.acked_at = update.at
-        if entry.delivered_at is None:
-            entry.delivered_at = update.at
-    elif update.status == "dead_lettered":
+        if entry.status == "acked":
+            entry.acked_at = _earliest(entry.acked_at, update.at)
+    elif status == "dead_lettered":
         _reach(entry, "dead_lettered")
         if entry.status == "dead_lettered":
-            if entry.dead_lettered_at is None:
-                entry.dead_lettered_at = update.at
-            if update.error is not None and update.delivery >= entry.error_delivery:
-                entry.last_error = update.error
-                entry.error_delivery = update.delivery
-    elif update.status in ("delivered", "failed"):
+            entry.dead_lettered_at = _earliest(entry.dead_lettered_at, update.at)
+    else:
         _reach(entry, "delivered")
+
+
+def _earliest(current: datetime | None, candidate: datetime) -> datetime:
+    return candidate if current is None or candidate < current else current
 
 
 def _reach(entry: Indexed, status: MessageStatus) -> None:

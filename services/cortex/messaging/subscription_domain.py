@@ -42,9 +42,7 @@ def agent_of(stream: str) -> str | None:
 
 def check_topic(topic: str, field: str = "$.topic") -> str:
     if not _TOPIC.match(topic):
-        raise Invalid.field(
-            field, "a topic is dot-separated words of letters, digits, '-' and '_'"
-        )
+        raise Invalid.field(field, "a topic is dot-separated words of letters, digits, '-' and '_'")
     return topic
 
 

@@ -214,9 +214,7 @@ def copy_headers(
 def replay_headers(headers: dict[str, str], new_id: str, dead_id: str) -> dict[str, str]:
     """The original headers, without what the dead-lettering added or the server owns."""
     kept = {
-        k: v
-        for k, v in headers.items()
-        if k not in DEAD_HEADERS and not k.startswith(NATS_PREFIX)
+        k: v for k, v in headers.items() if k not in DEAD_HEADERS and not k.startswith(NATS_PREFIX)
     }
     kept[m.MSG_ID] = new_id
     kept[m.REPLAY_OF] = dead_id

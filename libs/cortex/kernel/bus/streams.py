@@ -90,10 +90,11 @@ async def ensure_buckets(js: JetStreamContext, subjects: Subjects) -> None:
     try:
         await js.object_store(subjects.payload_bucket)
     except (NotFoundError, BucketNotFoundError):
+        # nats-py takes the bucket name from its own argument, not from the config.
         await js.create_object_store(
+            subjects.payload_bucket,
             config=ObjectStoreConfig(
-                bucket=subjects.payload_bucket,
                 ttl=PAYLOAD_RETENTION,
                 description="Payloads over the inline limit, fetched by their receivers.",
-            )
+            ),
         )

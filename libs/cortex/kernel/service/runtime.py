@@ -140,6 +140,7 @@ class ServiceRuntime:
         self._key_locks = KeyedLocks()
         self._stats: dict[str, _EndpointStats] = {}
         self._checks: dict[str, Callable[[], bool]] = {}
+        self._reconnect_hooks: list[Callable[[], None]] = []
         self._nats_connected = False
         self._serving = False
         self._stopped = asyncio.Event()
@@ -338,8 +339,16 @@ class ServiceRuntime:
         stats = self._stats.get(endpoint.name)
         return stats.to_dict() if stats else {}
 
+    def on_reconnect(self, hook: Callable[[], None]) -> None:
+        """Called each time the NATS connection comes back after it was lost."""
+        self._reconnect_hooks.append(hook)
+
     def _on_nats(self, connected: bool) -> None:
+        back = connected and not self._nats_connected and self._serving
         self._nats_connected = connected
+        if back:
+            for hook in self._reconnect_hooks:
+                hook()
 
     def _dispatcher(self, ep: Endpoint[Any]) -> Callable[[Request], Awaitable[None]]:
         async def dispatch(request: Request) -> None:
