@@ -51,3 +51,19 @@ def test_agents_benchmark_prints_its_figures() -> None:
     assert result["host_rss_mb"]["after"] > 0
     for path in ("request_reply_over_nats", "request_reply_over_http"):
         assert 0 < result[path]["p50_ms"] <= result[path]["p99_ms"]
+
+
+def test_messaging_benchmark_prints_its_figures_beside_the_floor() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "messaging.py"), "--latency-n", "50", "--burst", "200"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["cortex"]["hosts"][0] != result["cortex"]["hosts"][1]
+    for side in ("cortex", "nats_py_floor"):
+        assert result[side]["one_way"]["n"] == 50
+        assert result[side]["sustained"]["messages"] == 200
+    assert result["cortex_over_floor"]["throughput"] > 0

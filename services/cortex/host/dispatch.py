@@ -278,7 +278,7 @@ class Dispatcher:
                 ),
             )
             return
-        if await self._handled.seen(spec.agent_id, message.id):
+        if await self._handled.seen(spec.agent_id, message.id, message.delivery):
             SKIPPED.inc()
             self._status(message, replica, "skipped")
             return
@@ -300,7 +300,7 @@ class Dispatcher:
                 return
             self._status(message, replica, "failed", error)
             raise HandlerFailed(error) from exc
-        await self._handled.remember(spec.agent_id, message.id)
+        self._handled.remember(spec.agent_id, message.id)
         DELIVERED.labels("ok").inc()
         if message.reply_to:
             payload, content_type = _reply_payload(result)

@@ -47,8 +47,11 @@ UNSTORED = Gauge(
 MEMORY = 100_000
 """Marks kept in memory per host (the oldest go first; the KV bucket still has them)."""
 RETRY = 0.5
+STORE_BATCH = 256
 REASSERT = 60.0
 """Marks younger than this are stored again after NATS comes back."""
+SUSPECT = 120.0
+"""Seconds after a reconnect during which even first deliveries are checked."""
 
 
 JOURNAL_LIMIT = 16 * 1024 * 1024
@@ -60,16 +63,21 @@ class HandledIds:
         self._kv = kv
         self._recent: OrderedDict[str, float] = OrderedDict()
         self._journal_path = journal
+        self._suspect_until = time.monotonic() + SUSPECT
         self._journal: int | None = None
         if journal is not None:
             self._open_journal(journal)
         self._unstored: set[str] = set()
         self._retry: asyncio.Task[None] | None = None
 
-    async def seen(self, agent_id: str, msg_id: str) -> bool:
+    async def seen(self, agent_id: str, msg_id: str, delivery: int) -> bool:
         key = _key(agent_id, msg_id)
         if key in self._recent:
             return True
+        if delivery == 1 and time.monotonic() > self._suspect_until:
+            # A first delivery cannot have been handled before, unless a crashed nats-server
+            # forgot acks and delivery counts: right after a reconnect, check everything.
+            return False
         try:
             await self._kv.get(key)
         except KeyNotFoundError:
@@ -80,18 +88,21 @@ class HandledIds:
         self._note(key)
         return True
 
-    async def remember(self, agent_id: str, msg_id: str) -> None:
+    def remember(self, agent_id: str, msg_id: str) -> None:
+        """Mark at once in memory and in the journal; the KV bucket follows in the background
+        (it is what another machine's host would consult, which only matters once the
+        replica moved there)."""
         key = _key(agent_id, msg_id)
         self._note(key)
         self._write_journal(key)
-        if not await self._store(key):
-            self._unstored.add(key)
-            UNSTORED.set(len(self._unstored))
-            if self._retry is None or self._retry.done():
-                self._retry = asyncio.create_task(self._store_later())
+        self._unstored.add(key)
+        if self._retry is None or self._retry.done():
+            self._retry = asyncio.create_task(self._store_later())
 
     def reassert(self) -> None:
-        """NATS is back: store again the marks it may have lost."""
+        """NATS is back: store again the marks it may have lost, and check every delivery for
+        a while, since its delivery counts may have been lost too."""
+        self._suspect_until = time.monotonic() + SUSPECT
         cutoff = time.monotonic() - REASSERT
         recent = [key for key, at in reversed(self._recent.items()) if at >= cutoff]
         self._unstored.update(recent)
@@ -122,12 +133,11 @@ class HandledIds:
 
     async def _store_later(self) -> None:
         while self._unstored:
-            for key in list(self._unstored):
-                if not await self._store(key):
-                    break
-                self._unstored.discard(key)
+            batch = list(self._unstored)[:STORE_BATCH]
+            stored = await asyncio.gather(*(self._store(key) for key in batch))
+            self._unstored.difference_update(k for k, ok in zip(batch, stored, strict=True) if ok)
             UNSTORED.set(len(self._unstored))
-            if self._unstored:
+            if not all(stored):
                 await asyncio.sleep(RETRY)
 
     def _open_journal(self, path: Path) -> None:
