@@ -277,3 +277,46 @@ def test_bad_messages_are_refused(platform: Stack) -> None:
             ).status_code
             == 422
         )
+
+
+def test_messages_wait_for_an_agent_that_is_not_running_yet(platform: Stack) -> None:
+    with platform.client() as api:
+        template(api, "patient", "cortex.sdk.builtin:Echo", max_deliveries=2)
+        api.post("/api/v1/agents", json={"name": "late", "template": "patient"})
+        sent = api.post("/api/v1/agents/late/messages", json={"payload": {"early": True}})
+        msg_id = sent.json()["id"]
+        time.sleep(8)  # several deliveries find nobody to hand the message to
+        api.post("/api/v1/agents/late/deploy")
+        record = eventually(
+            lambda: (r := api.get(f"/api/v1/messages/{msg_id}").json())["status"] == "acked" and r,
+            timeout=45,
+            what="handled once it runs",
+        )
+        assert record["status"] == "acked"
+        assert api.get(f"/api/v1/dlq/{msg_id}").status_code == 404
+
+
+def test_outside_publishers_with_odd_or_no_message_ids_are_served(platform: Stack) -> None:
+    import asyncio
+
+    import nats
+
+    with platform.client() as api:
+        view = running(api, "outside", template="echo")
+
+    async def publish() -> list[str]:
+        nc = await nats.connect(f"nats://127.0.0.1:{platform.nats_port}")
+        js = nc.jetstream()
+        replies = []
+        for msg_id in ("order.42 *", None):
+            inbox = nc.new_inbox()
+            sub = await nc.subscribe(inbox, max_msgs=1)
+            headers = {"Cortex-Content-Type": "text/plain", "Cortex-Reply-To": inbox}
+            if msg_id:
+                headers["Nats-Msg-Id"] = msg_id
+            await js.publish(f"cortex.msg.agent.{view['id']}", b"from outside", headers=headers)
+            replies.append((await sub.next_msg(timeout=15)).data.decode())
+        await nc.close()
+        return replies
+
+    assert asyncio.run(publish()) == ["from outside", "from outside"]

@@ -18,9 +18,12 @@ def test_subjects_follow_the_brief() -> None:
     assert [st.name for st in s.streams()] == [
         "CORTEX_EVENTS",
         "CORTEX_MSGS",
+        "CORTEX_MSGSTATUS",
         "CORTEX_DLQ",
         "CORTEX_LOGS",
     ]
+    assert s.msg_status("a1", "m1") == "cortex.msgstatus.a1.m1"
+    assert s.instance("h1", "i1") == "cortex.instance.h1.i1"
 
 
 def test_another_prefix_shares_nothing() -> None:

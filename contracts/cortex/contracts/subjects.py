@@ -91,13 +91,12 @@ class Subjects:
         return f"{self.root}.msg.agent.*.{_token(agent_id, 'agent id')}"
 
     def msg_status(self, agent_id: str, msg_id: str) -> str:
-        """Where hosts report what happened to a message (stream `CORTEX_MSGSTATUS`)."""
-        return (
-            f"{self.root}.msgstatus.{_token(agent_id, 'agent id')}.{_token(msg_id, 'message id')}"
-        )
+        """Where hosts report what happened to a message (stream `CORTEX_MSGSTATUS`). A
+        message id from outside may hold characters a subject cannot: they become `-`."""
+        return f"{self.root}.msgstatus.{_token(agent_id, 'agent id')}.{safe_token(msg_id)}"
 
     def msg_status_of(self, msg_id: str) -> str:
-        return f"{self.root}.msgstatus.*.{_token(msg_id, 'message id')}"
+        return f"{self.root}.msgstatus.*.{safe_token(msg_id)}"
 
     @property
     def status_stream(self) -> str:
@@ -209,6 +208,15 @@ class Subjects:
                 max_bytes=1 << 30,
             ),
         ]
+
+
+_NOT_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def safe_token(value: str) -> str:
+    """`value` usable as one subject token: anything else than letters, digits, `-` and `_`
+    becomes `-` (for ids chosen outside the platform, such as a publisher's Nats-Msg-Id)."""
+    return _NOT_TOKEN.sub("-", value) or "-"
 
 
 def _token(value: str, what: str) -> str:

@@ -11,11 +11,15 @@ import click
 from cortex.cli.agents import agents
 from cortex.cli.client import CliError
 from cortex.cli.common import friendly, gateway, settings_or_exit
+from cortex.cli.dlq import dlq
 from cortex.cli.hosts import hosts, instances
+from cortex.cli.messages import messages
 from cortex.cli.output import print_json, print_table
 from cortex.cli.pools import discover, pools
+from cortex.cli.send import publish, send
 from cortex.cli.state import state
 from cortex.cli.templates import templates
+from cortex.cli.topics import subscribe, subscriptions, topics, unsubscribe
 from cortex.kernel import __version__
 
 
@@ -143,7 +147,24 @@ def tokens_revoke(name: str) -> None:
     click.echo(f"revoked {name}")
 
 
-for _command in (templates, agents, state, pools, discover, hosts, instances):
+for _command in (
+    templates,
+    agents,
+    state,
+    pools,
+    discover,
+    hosts,
+    instances,
+    # Messaging. `send` is also `cortex agents send`: the most used command gets the short form.
+    send,
+    publish,
+    messages,
+    topics,
+    subscriptions,
+    subscribe,
+    unsubscribe,
+    dlq,
+):
     cli.add_command(_command)
 
 

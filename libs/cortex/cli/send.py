@@ -1,11 +1,13 @@
-"""`cortex agents send`: one message to an agent, and with `--wait` its reply."""
+"""`cortex send` (also `cortex agents send`): one message to an agent, with `--wait` its reply
+or with `--confirm` what became of it; `cortex publish`: one message to a topic."""
 
 from __future__ import annotations
 
 import base64
 import json
 import sys
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO, Any, TypeVar
 
 import click
 
@@ -15,62 +17,141 @@ from cortex.cli.inputs import header_pairs
 from cortex.cli.output import print_json
 
 MAX_WAIT = 300.0
-"""The gateway's limit for `wait`."""
+"""The gateway's limit for `wait` and `confirm`."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def payload_options(fn: F) -> F:
+    """PAYLOAD and how to read it: the same for `send` and `publish`."""
+    for option in reversed(
+        [
+            click.argument("payload", required=False),
+            click.option("--text", "kind", flag_value="text", help="Send PAYLOAD as text/plain."),
+            click.option(
+                "--json",
+                "kind",
+                flag_value="json",
+                help="PAYLOAD must be JSON (an error if it is not).",
+            ),
+            click.option(
+                "--binary-file",
+                type=click.File("rb"),
+                metavar="FILE",
+                help="Send FILE's bytes as application/octet-stream (`-`: stdin) instead of "
+                "PAYLOAD.",
+            ),
+            click.option(
+                "--header",
+                "header_items",
+                multiple=True,
+                metavar="X-NAME=VALUE",
+                help="Repeatable.",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def seconds_option(name: str, help_text: str) -> Callable[[F], F]:
+    return click.option(
+        name,
+        type=click.FloatRange(0, MAX_WAIT, min_open=True),
+        metavar="SECONDS",
+        help=help_text,
+    )
 
 
 @click.command("send")
 @click.argument("ref")
-@click.argument("payload", required=False)
-@click.option("--text", "kind", flag_value="text", help="Send PAYLOAD as text/plain.")
-@click.option(
-    "--json", "kind", flag_value="json", help="PAYLOAD must be JSON (an error if it is not)."
+@payload_options
+@seconds_option("--wait", "Wait this long for the reply and print it.")
+@seconds_option(
+    "--confirm",
+    "Wait this long until the agent's handler succeeded (`acked`) or the message was "
+    "dead-lettered.",
 )
-@click.option(
-    "--binary-file",
-    type=click.File("rb"),
-    metavar="FILE",
-    help="Send FILE's bytes as application/octet-stream (`-`: stdin) instead of PAYLOAD.",
-)
-@click.option(
-    "--wait",
-    type=click.FloatRange(0, MAX_WAIT, min_open=True),
-    metavar="SECONDS",
-    help="Wait this long for the reply and print it.",
-)
-@click.option("--header", "header_items", multiple=True, metavar="X-NAME=VALUE", help="Repeatable.")
 @friendly
 def send(
     ref: str,
     payload: str | None,
     kind: str | None,
     binary_file: IO[bytes] | None,
-    wait: float | None,
     header_items: tuple[str, ...],
+    wait: float | None,
+    confirm: float | None,
 ) -> None:
-    """Send a message to an agent (and wait for its reply).
+    """Send a message to an agent (and wait for its reply, or its acknowledgement).
 
     `-` as PAYLOAD reads it from stdin. PAYLOAD is JSON when it parses as JSON (`42`, `{"a": 1}`),
-    else text, unless --json or --text says which. Without --wait the message id is printed once the
-    message is stored; with --wait the reply is (JSON pretty-printed), or the agent's error with
-    exit status 1.
+    else text, unless --json or --text says which. Without --wait or --confirm the message id is
+    printed once the message is stored. With --wait the reply is printed (JSON pretty-printed), or
+    the agent's error with exit status 1. With --confirm `acked` is printed once a handler
+    succeeded, `dead_lettered` (exit status 1) if the agent gave up on it.
     """
-    body = _message(payload, kind, binary_file)
-    body["headers"] = header_pairs(header_items)
-    params = {"wait": wait} if wait else {}
+    if wait and confirm:
+        raise click.UsageError("--wait (for a reply) and --confirm exclude each other")
+    body = message_body(payload, kind, binary_file, header_items)
+    params = {"wait": wait} if wait else {"confirm": confirm} if confirm else {}
     # The HTTP call must outlast the wait, or the client gives up before the gateway answers.
-    client = gateway(timeout=30.0 + (wait or 0))
+    client = gateway(timeout=30.0 + (wait or confirm or 0))
     result = client.request(
         "POST", f"/api/v1/agents/{segment(ref)}/messages", json=body, params=params
     )
-    if result["status"] == "accepted":
+    status = result["status"]
+    if status == "accepted":
         click.echo(result["id"])
-    elif result["status"] == "error":
+    elif status == "acked":
+        click.echo(status)
+    elif status == "dead_lettered":
+        # The word on stdout for scripts; what to do about it on stderr, with the exit status.
+        click.echo(status)
+        raise CliError(
+            f"agent {ref} gave up on message {result['id']}; "
+            f"see why with: cortex dlq show {result['id']}"
+        )
+    elif status == "error":
         raise CliError(f"agent {ref} failed on message {result['id']}: {result.get('error')}")
     else:
-        _print_reply(result["reply"])
+        reply = result["reply"]
+        print_payload(reply["content_type"], reply["payload"])
 
 
-def _message(
+@click.command("publish")
+@click.argument("topic")
+@payload_options
+@friendly
+def publish(
+    topic: str,
+    payload: str | None,
+    kind: str | None,
+    binary_file: IO[bytes] | None,
+    header_items: tuple[str, ...],
+) -> None:
+    """Publish a message to a topic; prints its id.
+
+    Every agent subscribed to TOPIC gets its own copy (handled by one of its replicas). PAYLOAD as
+    for `cortex send`. Follow it with `cortex messages get ID` (COPIES: how many subscribers).
+    """
+    body = message_body(payload, kind, binary_file, header_items)
+    result = gateway().request("POST", f"/api/v1/topics/{segment(topic)}/messages", json=body)
+    click.echo(result["id"])
+
+
+def message_body(
+    payload: str | None,
+    kind: str | None,
+    binary_file: IO[bytes] | None,
+    header_items: tuple[str, ...],
+) -> dict[str, Any]:
+    """The gateway's `SendMessage`: the payload as JSON, text or base64, and the headers."""
+    body = _payload(payload, kind, binary_file)
+    body["headers"] = header_pairs(header_items)
+    return body
+
+
+def _payload(
     payload: str | None, kind: str | None, binary_file: IO[bytes] | None
 ) -> dict[str, Any]:
     if binary_file is not None:
@@ -92,8 +173,8 @@ def _message(
     return {"payload": value, "content_type": "application/json"}
 
 
-def _print_reply(reply: dict[str, Any]) -> None:
-    content_type, payload = reply["content_type"], reply["payload"]
+def print_payload(content_type: str, payload: Any) -> None:
+    """A payload as the API gives it (JSON value, text, base64) the way its type reads best."""
     if content_type == "application/json":
         print_json(payload)
     elif content_type == "text/plain":
@@ -101,7 +182,7 @@ def _print_reply(reply: dict[str, Any]) -> None:
     elif sys.stdout.isatty():
         # Raw bytes would garble the terminal: show base64 and say how to get the bytes.
         click.echo(payload)
-        click.echo("(binary reply, base64; redirect stdout to a file for the bytes)", err=True)
+        click.echo("(binary, base64; redirect stdout to a file for the bytes)", err=True)
     else:
         sys.stdout.buffer.write(base64.b64decode(payload))
         sys.stdout.buffer.flush()

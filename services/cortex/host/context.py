@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,6 +13,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from cortex.contracts import messages as m
+from cortex.contracts.events import EventEnvelope
 from cortex.contracts.lifecycle import AgentRef, AgentView
 from cortex.contracts.messages import ContentType
 from cortex.contracts.messaging import Subscription
@@ -43,6 +45,20 @@ class HostAgentContext:
         self._subjects = subjects
         self._client = client
         self._names: dict[str, tuple[str, float]] = {}
+
+    async def watch_purges(self) -> None:
+        """Forget cached names of purged agents at once: a new agent may take the name, and a
+        message meant for it must not go to the old one's inbox."""
+
+        async def on_purged(msg: Msg) -> None:
+            with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+                purged = msgspec.json.decode(msg.data, type=EventEnvelope).stream_id
+                agent_id = purged.removeprefix("agent-")
+                for name, (cached, _) in list(self._names.items()):
+                    if cached == agent_id:
+                        del self._names[name]
+
+        await self._nc.subscribe(self._subjects.event("lifecycle", "agent.purged"), cb=on_purged)
 
     async def resolve(self, to: str) -> str:
         """An agent id from an id or a name (names are looked up and cached briefly)."""

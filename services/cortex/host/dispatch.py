@@ -11,6 +11,7 @@ succeeded, and nak'ed with backoff otherwise, so nothing acknowledged is lost.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from typing import Any
 
@@ -165,12 +166,24 @@ class Dispatcher:
 
     async def _on_inbox(self, msg: Msg) -> None:
         agent_id = msg.subject.rsplit(".", 1)[-1]
+        if msg.headers is None:
+            msg.headers = {}
+        if not msg.headers.get(m.MSG_ID) and msg.metadata:
+            # A publisher that set no id: its stream sequence is the stable one (the messaging
+            # service's index names it the same way).
+            msg.headers[m.MSG_ID] = f"seq-{msg.metadata.sequence.stream}"
         slot = self._slots.get(agent_id)
         replica = slot.pick() if slot else None
         if replica is not None:
             await self._handle_here(replica, read_message(msg, agent_id))
             return
-        await self._hand_over(agent_id, msg)
+        try:
+            await self._hand_over(agent_id, msg)
+        except AgentNotHere:
+            # Waiting for an agent that does not run is not a failed delivery: remember how
+            # often it happened so that it does not count against the agent's max_deliveries.
+            await self._handled.park(msg.headers[m.MSG_ID])
+            raise
 
     async def _hand_over(self, agent_id: str, msg: Msg) -> None:
         headers = dict(msg.headers or {})
@@ -267,6 +280,9 @@ class Dispatcher:
         come back later. A message over its agent's delivery limit goes to the dead-letter
         queue (and is acked here)."""
         spec = replica.spec
+        if message.delivery > 1:
+            waited = await self._handled.parked(message.id)
+            message = dataclasses.replace(message, delivery=max(1, message.delivery - waited))
         if message.delivery > spec.max_deliveries:
             await self._dead_letter(
                 replica,

@@ -31,6 +31,7 @@ from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from prometheus_client import Counter, Gauge
 
+from cortex.contracts.subjects import safe_token
 from cortex.kernel.logging import get_logger
 
 log = get_logger()
@@ -98,6 +99,26 @@ class HandledIds:
         self._unstored.add(key)
         if self._retry is None or self._retry.done():
             self._retry = asyncio.create_task(self._store_later())
+
+    async def park(self, msg_id: str) -> None:
+        """One more delivery of `msg_id` came while no host ran its agent."""
+        key = f"parked.{safe_token(msg_id)}"
+        try:
+            count = await self.parked(msg_id)
+            await self._kv.put(key, str(count + 1).encode())
+        except Exception as exc:  # at worst that wait counts as a delivery
+            log.debug("parked delivery not counted", error=str(exc) or repr(exc))
+
+    async def parked(self, msg_id: str) -> int:
+        """How many deliveries of `msg_id` only waited for its agent (they do not count)."""
+        try:
+            entry = await self._kv.get(f"parked.{safe_token(msg_id)}")
+        except KeyNotFoundError:
+            return 0
+        except Exception as exc:
+            log.debug("parked deliveries unknown", error=str(exc) or repr(exc))
+            return 0
+        return int(entry.value or b"0")
 
     def reassert(self) -> None:
         """NATS is back: store again the marks it may have lost, and check every delivery for
@@ -177,4 +198,4 @@ class HandledIds:
 
 
 def _key(agent_id: str, msg_id: str) -> str:
-    return f"{agent_id}.{msg_id}"
+    return f"{agent_id}.{safe_token(msg_id)}"

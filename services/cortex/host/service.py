@@ -64,6 +64,7 @@ class AgentHost:
     async def start(self, runtime: ServiceRuntime) -> None:
         settings = runtime.settings
         self._context = HostAgentContext(runtime.nc, runtime.subjects, runtime.client())
+        await self._context.watch_purges()
         handled = self._handled = HandledIds(
             await runtime.js.key_value(runtime.subjects.dedupe_bucket),
             journal=settings.data_path / "hosts" / self.host_id / "handled.log",

@@ -13,7 +13,7 @@ from datetime import datetime
 from cortex.contracts import messages as m
 from cortex.contracts.messages import ContentType
 from cortex.contracts.messaging import DeadLetter, StatusUpdate
-from cortex.contracts.subjects import Subjects
+from cortex.contracts.subjects import Subjects, safe_token
 from cortex.kernel.ids import utcnow
 from cortex.messaging.message_index import Indexed
 
@@ -28,7 +28,6 @@ DEAD_PREFIX = "dead-"
 _CONTENT_TYPES: frozenset[str] = frozenset(
     {"text/plain", "application/json", "application/octet-stream"}
 )
-_NOT_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 _REPLAYED = re.compile(r"^(?P<base>.+)-r(?P<n>[0-9]+)$")
 
 
@@ -178,15 +177,10 @@ def dead_report(letter: DeadLetter) -> StatusUpdate:
     )
 
 
-def token(value: str) -> str:
-    """`value` usable as one subject token (agent hosts report on `...msgstatus.<agent>.<id>`)."""
-    return _NOT_TOKEN.sub("-", value)
-
-
 def copy_id(topic_msg_id: str, agent_id: str) -> str:
     """The id of a topic message's copy in one inbox: deterministic, so that a fan-out repeated
     after a crash is dropped by JetStream's duplicate window."""
-    return f"{token(topic_msg_id)}_{agent_id}"
+    return f"{safe_token(topic_msg_id)}_{agent_id}"
 
 
 def replay_id(dead_id: str) -> str:
@@ -195,8 +189,8 @@ def replay_id(dead_id: str) -> str:
     publish and the delete is dropped as a duplicate."""
     again = _REPLAYED.match(dead_id)
     if again:
-        return f"{token(again['base'])}-r{int(again['n']) + 1}"
-    return f"{token(dead_id)}-r1"
+        return f"{safe_token(again['base'])}-r{int(again['n']) + 1}"
+    return f"{safe_token(dead_id)}-r1"
 
 
 def copy_headers(

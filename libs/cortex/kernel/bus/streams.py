@@ -70,8 +70,9 @@ def _transform(config: StreamConfig) -> tuple[str, str] | None:
 
 DEDUPE_WINDOW = 3600.0
 """How long an agent remembers the ids of messages it handled (effectively-once)."""
-PAYLOAD_RETENTION = 86_400.0
-"""How long a payload sent by claim check is kept."""
+PAYLOAD_RETENTION = 30 * 86_400.0
+"""How long a payload sent by claim check is kept: as long as a dead letter is (30 days), so
+that a large dead message can still be replayed."""
 
 
 async def ensure_buckets(js: JetStreamContext, subjects: Subjects) -> None:
