@@ -130,6 +130,10 @@ class Subjects:
         """Core NATS: every applied change of the agent's state document, as a StateView."""
         return f"{self.root}.state.{_token(agent_id, 'agent id')}"
 
+    def execution_cancelled(self, execution_id: str) -> str:
+        """Core NATS: tells the replica running an execution to stop its steps now."""
+        return f"{self.root}.workflow.cancelled.{_token(execution_id, 'execution id')}"
+
     def topic(self, topic: str) -> str:
         return f"{self.root}.msg.topic.{topic}"
 
