@@ -24,6 +24,8 @@ async def serve(settings: Settings) -> None:
         port=settings.http_port,
         log_config=None,
         access_log=False,
+        # Let requests finish, but an open SSE stream or idle connection must not hold up a stop.
+        timeout_graceful_shutdown=int(settings.shutdown_grace),
     )
     http = EmbeddedServer(config)
     admin = AdminServer(settings.admin_host, settings.admin_port, gateway.readiness)

@@ -14,7 +14,16 @@ from litestar.plugins.prometheus import PrometheusConfig
 
 from cortex.gateway.auth import make_guard
 from cortex.gateway.problems import EXCEPTION_HANDLERS
-from cortex.gateway.routes import agents, hosts, messaging, platform, pools, state, templates
+from cortex.gateway.routes import (
+    agents,
+    hosts,
+    messaging,
+    platform,
+    pools,
+    state,
+    templates,
+    workflows,
+)
 from cortex.gateway.state import Gateway
 from cortex.kernel import __version__
 
@@ -31,6 +40,7 @@ ROUTES: list[Any] = [
     *agents.ROUTES,
     *state.ROUTES,
     *messaging.ROUTES,
+    *workflows.ROUTES,
     *pools.ROUTES,
     *hosts.ROUTES,
 ]

@@ -109,6 +109,8 @@ class AdminServer:
             log_config=None,
             access_log=False,
             lifespan="off",
+            # A client that keeps its connection open must not hold up a process's stop.
+            timeout_graceful_shutdown=2,
         )
         self._server = EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None

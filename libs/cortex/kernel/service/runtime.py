@@ -19,6 +19,7 @@ exception is logged with its traceback and answered as `internal`, never shown o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import signal
@@ -313,7 +314,8 @@ class ServiceRuntime:
             try:
                 await asyncio.wait_for(self._nc.drain(), timeout=grace)
             except Exception:
-                await self._nc.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._nc.close(), timeout=2)
         if self._store:
             await self._store.close()
         if self._admin:

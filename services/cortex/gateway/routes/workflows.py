@@ -1,0 +1,233 @@
+"""Workflow templates, workflows, executions, and an execution's live events (SSE)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+from nats.aio.msg import Msg
+
+from cortex.contracts import headers as h
+from cortex.contracts.workflow import (
+    CreateWorkflow,
+    Execute,
+    ExecutionPage,
+    ExecutionRef,
+    ExecutionStatus,
+    ExecutionView,
+    GetWorkflowTemplate,
+    ListExecutions,
+    ListWorkflows,
+    ListWorkflowTemplates,
+    WorkflowPage,
+    WorkflowRef,
+    WorkflowTemplateSpec,
+    WorkflowTemplateSummary,
+    WorkflowTemplateVersions,
+    WorkflowTemplateView,
+    WorkflowView,
+)
+from cortex.gateway.state import Gateway, GatewayDep
+
+KEEPALIVE = 15.0
+"""Seconds between SSE comments that keep proxies from closing a quiet stream."""
+
+
+class ExecuteBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    params: dict[str, Any] = {}
+
+
+@post(
+    "/api/v1/workflow-templates",
+    tags=["workflows"],
+    status_code=201,
+    summary="Register a workflow template version (validated; immutable once registered)",
+)
+async def register_template(
+    gw: GatewayDep, data: JSONBody[WorkflowTemplateSpec], request: Request[Any, Any, Any]
+) -> WorkflowTemplateView:
+    return await gw.ask("workflow", "template.register", data, WorkflowTemplateView, request)
+
+
+@get("/api/v1/workflow-templates", tags=["workflows"], summary="Workflow templates")
+async def list_templates(
+    gw: GatewayDep, request: Request[Any, Any, Any]
+) -> list[WorkflowTemplateSummary]:
+    return await gw.ask(
+        "workflow", "template.list", ListWorkflowTemplates(), list[WorkflowTemplateSummary], request
+    )
+
+
+@get(
+    "/api/v1/workflow-templates/{name:str}",
+    tags=["workflows"],
+    summary="Every version of a workflow template",
+)
+async def get_template(
+    gw: GatewayDep, name: FromPath[str], request: Request[Any, Any, Any]
+) -> WorkflowTemplateVersions:
+    return await gw.ask(
+        "workflow", "template.get", GetWorkflowTemplate(name), WorkflowTemplateVersions, request
+    )
+
+
+@post(
+    "/api/v1/workflows",
+    tags=["workflows"],
+    status_code=201,
+    summary="Create a workflow from a template and parameters",
+)
+async def create_workflow(
+    gw: GatewayDep, data: JSONBody[CreateWorkflow], request: Request[Any, Any, Any]
+) -> WorkflowView:
+    return await gw.ask("workflow", "workflow.create", data, WorkflowView, request)
+
+
+@get("/api/v1/workflows", tags=["workflows"], summary="Workflows, newest first")
+async def list_workflows(
+    gw: GatewayDep,
+    request: Request[Any, Any, Any],
+    template: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    before: FromQuery[str | None] = None,
+) -> WorkflowPage:
+    query = ListWorkflows(template=template, limit=limit, before=before)
+    return await gw.ask("workflow", "workflow.list", query, WorkflowPage, request)
+
+
+@get("/api/v1/workflows/{workflow_id:str}", tags=["workflows"], summary="One workflow")
+async def get_workflow(
+    gw: GatewayDep, workflow_id: FromPath[str], request: Request[Any, Any, Any]
+) -> WorkflowView:
+    return await gw.ask("workflow", "workflow.get", WorkflowRef(workflow_id), WorkflowView, request)
+
+
+@post(
+    "/api/v1/workflows/{workflow_id:str}/execute",
+    tags=["workflows"],
+    status_code=202,
+    summary="Start an execution (its `id` in the reply); `params` override the workflow's",
+)
+async def execute(
+    gw: GatewayDep,
+    workflow_id: FromPath[str],
+    request: Request[Any, Any, Any],
+    data: JSONBody[ExecuteBody | None] = None,
+) -> ExecutionView:
+    cmd = Execute(workflow_id=workflow_id, params=data.params if data else {})
+    return await gw.ask("workflow", "workflow.execute", cmd, ExecutionView, request)
+
+
+@get("/api/v1/executions", tags=["executions"], summary="Executions, newest first")
+async def list_executions(
+    gw: GatewayDep,
+    request: Request[Any, Any, Any],
+    workflow: FromQuery[str | None] = None,
+    status: FromQuery[ExecutionStatus | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    before: FromQuery[str | None] = None,
+) -> ExecutionPage:
+    query = ListExecutions(workflow=workflow, status=status, limit=limit, before=before)
+    return await gw.ask("workflow", "execution.list", query, ExecutionPage, request)
+
+
+@get(
+    "/api/v1/executions/{execution_id:str}",
+    tags=["executions"],
+    summary="An execution's status and the timeline of its steps",
+)
+async def get_execution(
+    gw: GatewayDep, execution_id: FromPath[str], request: Request[Any, Any, Any]
+) -> ExecutionView:
+    return await gw.ask(
+        "workflow", "execution.get", ExecutionRef(execution_id), ExecutionView, request
+    )
+
+
+@post(
+    "/api/v1/executions/{execution_id:str}/cancel",
+    tags=["executions"],
+    status_code=200,
+    summary="Stop a running execution (409 once it has finished)",
+)
+async def cancel_execution(
+    gw: GatewayDep, execution_id: FromPath[str], request: Request[Any, Any, Any]
+) -> ExecutionView:
+    return await gw.ask(
+        "workflow", "execution.cancel", ExecutionRef(execution_id), ExecutionView, request
+    )
+
+
+@get(
+    "/api/v1/executions/{execution_id:str}/events",
+    tags=["executions"],
+    summary="Server-sent events: the execution now, then each of its events as it happens, "
+    "until it has finished",
+)
+async def execution_events(
+    gw: GatewayDep, execution_id: FromPath[str], request: Request[Any, Any, Any]
+) -> ServerSentEvent:
+    # Ask once now, so an unknown execution is a 404 rather than an empty stream.
+    await gw.ask("workflow", "execution.get", ExecutionRef(execution_id), ExecutionView, request)
+    return ServerSentEvent(_follow(gw, execution_id, request))
+
+
+async def _follow(
+    gw: Gateway, execution_id: str, request: Request[Any, Any, Any]
+) -> AsyncIterator[ServerSentEventMessage]:
+    """Subscribe first, then read the current view: no event can fall between the two."""
+    stream_id = f"execution-{execution_id}"
+    events: asyncio.Queue[Msg] = asyncio.Queue()
+
+    async def on_event(msg: Msg) -> None:
+        if (msg.headers or {}).get(h.STREAM_ID) == stream_id:
+            events.put_nowait(msg)
+
+    sub = await gw.nc.subscribe(gw.subjects.events_of("workflow"), cb=on_event)
+    try:
+        view = await gw.ask(
+            "workflow", "execution.get", ExecutionRef(execution_id), ExecutionView, request
+        )
+        yield _message("execution", view, view.version)
+        while view.status == "running":
+            try:
+                msg = await asyncio.wait_for(events.get(), KEEPALIVE)
+            except TimeoutError:
+                yield ServerSentEventMessage(comment="keep-alive")
+                continue
+            envelope = msgspec.json.decode(msg.data)
+            yield ServerSentEventMessage(
+                data=msg.data.decode(), event=envelope.get("type"), id=envelope.get("version")
+            )
+            view = await gw.ask(
+                "workflow", "execution.get", ExecutionRef(execution_id), ExecutionView, request
+            )
+            yield _message("execution", view, view.version)
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+
+def _message(event: str, view: ExecutionView, version: int) -> ServerSentEventMessage:
+    return ServerSentEventMessage(data=msgspec.json.encode(view).decode(), event=event, id=version)
+
+
+ROUTES = [
+    register_template,
+    list_templates,
+    get_template,
+    create_workflow,
+    list_workflows,
+    get_workflow,
+    execute,
+    list_executions,
+    get_execution,
+    cancel_execution,
+    execution_events,
+]

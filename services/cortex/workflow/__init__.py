@@ -1,0 +1,1 @@
+"""The workflow service: workflow templates, workflows, and their durable executions."""

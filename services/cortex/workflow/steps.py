@@ -1,0 +1,229 @@
+"""What each task type does for one attempt: agent requests, HTTP calls, state reads and writes,
+transforms. The runner around them handles retries, timeouts and the record of it all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jmespath
+import msgspec
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from cortex.contracts import messages as m
+from cortex.contracts.lifecycle import AgentPage, AgentRef, AgentView, ListAgents
+from cortex.contracts.state import GetState, PatchState, PutState, StateView, StateWrite
+from cortex.contracts.subjects import Subjects
+from cortex.contracts.workflow import StepSpec
+from cortex.kernel.bus.rpc import ServiceClient
+from cortex.kernel.messages import claimed_payload, payload_for_api, read_message, send_to_agent
+
+from .substitution import ReferenceError, substitute
+
+SERVING = frozenset({"deploying", "running", "scaling"})
+"""Agent statuses in which a message to it will be handled; to any other a request would only
+wait out its timeout."""
+
+
+class StepError(Exception):
+    """One attempt of a step failed; the message is what the execution's timeline shows.
+
+    `permanent`: another attempt cannot do better (a reference that does not resolve), so the
+    step fails for good at once rather than after its retries."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+@dataclass
+class Scope:
+    """What a step can see: the execution's parameters and the outputs of finished steps."""
+
+    execution_id: str
+    params: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def actor(self) -> str:
+        """Who a step's messages and writes come from."""
+        return f"workflow:{self.execution_id}"
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "params": self.params,
+            "steps": {step: {"output": out} for step, out in self.outputs.items()},
+        }
+
+    def fill(self, value: Any) -> Any:
+        try:
+            return substitute(value, self.data())
+        except ReferenceError as exc:
+            raise StepError(str(exc), permanent=True) from None
+
+
+class Tasks:
+    """The four task types, over the platform's NATS connection and one HTTP client."""
+
+    def __init__(
+        self, nc: NATS, subjects: Subjects, client: ServiceClient, http: httpx.AsyncClient
+    ) -> None:
+        self._nc = nc
+        self._js = nc.jetstream()
+        self._subjects = subjects
+        self._client = client
+        self._http = http
+        self._turns: dict[str, int] = {}
+
+    async def run(self, step: StepSpec, scope: Scope) -> Any:
+        if step.type == "agent":
+            return await self.agent(step, scope)
+        if step.type == "http":
+            return await self.http(step, scope)
+        if step.type == "state":
+            return await self.state(step, scope)
+        if step.type == "transform":
+            return self.transform(step, scope)
+        raise StepError(f"step {step.id} has no task type", permanent=True)
+
+    # --- agent -------------------------------------------------------------------------------
+
+    async def agent(self, step: StepSpec, scope: Scope) -> Any:
+        payload = msgspec.json.encode(scope.fill(step.input))
+        if step.pool is not None:
+            target = await self._pick(_text(scope.fill(step.pool), "pool"))
+        else:
+            target = await self._find(_text(scope.fill(step.agent), "agent"))
+            if target.status not in SERVING:
+                raise StepError(f"agent {target.name} is {target.status}, not running")
+        return await self._request(target, payload, scope.actor)
+
+    async def _find(self, ref: str) -> AgentView:
+        """An agent by id, name or `<name>.<pool>` (names and ids have no dots)."""
+        name, dot, pool = ref.rpartition(".")
+        agent = await self._client.call("lifecycle", "agent.get", AgentRef(name or ref), AgentView)
+        if dot and agent.pool != pool:
+            where = f"pool {agent.pool!r}" if agent.pool else "no pool"
+            raise StepError(f"agent {name!r} is not in pool {pool!r} (it is in {where})")
+        return agent
+
+    async def _pick(self, pool: str) -> AgentView:
+        """The pool's running agents in turn (a counter per pool in this process)."""
+        page = await self._client.call(
+            "lifecycle", "agent.list", ListAgents(pool=pool, limit=5000), AgentPage
+        )
+        running = [a for a in page.items if a.status in SERVING]
+        if not running:
+            raise StepError(f"no running agent in pool {pool!r}")
+        turn = self._turns.get(pool, 0)
+        self._turns[pool] = turn + 1
+        return running[turn % len(running)]
+
+    async def _request(self, agent: AgentView, payload: bytes, sender: str) -> Any:
+        """A request over the agent's inbox with a core NATS reply inbox, as agents request
+        each other (`cortex.host.context`); the runner's timeout bounds the wait."""
+        inbox = self._nc.new_inbox()
+        answer: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
+
+        async def on_reply(msg: Msg) -> None:
+            if not answer.done():
+                answer.set_result(msg)
+
+        sub = await self._nc.subscribe(inbox, cb=on_reply)
+        try:
+            await send_to_agent(
+                self._js,
+                self._subjects,
+                agent.id,
+                payload,
+                content_type="application/json",
+                sender=sender,
+                reply_to=inbox,
+            )
+            msg = await answer
+        finally:
+            # Also when the step is cancelled or timed out: the message stays in the inbox
+            # and is still handled, but its reply has nobody left to go to.
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        if (msg.headers or {}).get(m.STATUS) == "error":
+            raise StepError(f"agent {agent.name} failed: {msg.data.decode(errors='replace')}")
+        reply = await claimed_payload(self._js, read_message(msg, sender))
+        if not reply.payload and reply.content_type == "application/octet-stream":
+            return None  # the handler returned nothing
+        return payload_for_api(reply.content_type, reply.payload)
+
+    # --- http --------------------------------------------------------------------------------
+
+    async def http(self, step: StepSpec, scope: Scope) -> Any:
+        method = step.method.upper()
+        url = _text(scope.fill(step.url), "url")
+        headers = {k: str(v) for k, v in scope.fill(step.headers).items()}
+        body = scope.fill(step.body)
+        content: dict[str, Any] = {}
+        if isinstance(body, str):
+            content["content"] = body.encode()
+        elif body is not None:
+            content["json"] = body
+        try:
+            response = await self._http.request(method, url, headers=headers, **content)
+        except httpx.HTTPError as exc:
+            raise StepError(f"{method} {url}: {type(exc).__name__}: {exc}") from None
+        if "json" in response.headers.get("content-type", ""):
+            try:
+                answer: Any = response.json()
+            except ValueError:
+                answer = response.text
+        else:
+            answer = response.text
+        status = response.status_code
+        if not (status in step.expect_status if step.expect_status else 200 <= status < 300):
+            expected = ", ".join(map(str, step.expect_status)) if step.expect_status else "2xx"
+            raise StepError(
+                f"{method} {url} answered {status} (expected {expected}): {response.text[:200]}"
+            )
+        return {"status": status, "headers": dict(response.headers), "body": answer}
+
+    # --- state -------------------------------------------------------------------------------
+
+    async def state(self, step: StepSpec, scope: Scope) -> Any:
+        agent = await self._find(_text(scope.fill(step.agent), "agent"))
+        if step.op == "get":
+            view = await self._client.call("registry", "state.get", GetState(agent.id), StateView)
+            return view.value
+        value = scope.fill(step.value)
+        written: StateWrite
+        if step.op == "put":
+            cmd = PutState(agent_id=agent.id, value=value, writer=scope.actor)
+            written = await self._client.call("registry", "state.put", cmd, StateWrite)
+        else:
+            if not isinstance(value, dict):
+                raise StepError(
+                    "a state patch is an object (an RFC 7396 merge-patch)", permanent=True
+                )
+            patch = PatchState(agent_id=agent.id, patch=value, writer=scope.actor)
+            written = await self._client.call("registry", "state.patch", patch, StateWrite)
+        return written.state.value
+
+    # --- transform ---------------------------------------------------------------------------
+
+    @staticmethod
+    def transform(step: StepSpec, scope: Scope) -> Any:
+        if step.expression is not None:
+            try:
+                return jmespath.search(step.expression, scope.data())
+            except jmespath.exceptions.JMESPathError as exc:
+                raise StepError(f"{step.expression}: {exc}", permanent=True) from None
+        return scope.fill(step.output)
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise StepError(f"{what} must be a non-empty string, not {value!r}", permanent=True)
+    return value
