@@ -15,15 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,46 +24,7 @@ import nats
 
 from cortex.kernel.messages import send_to_agent
 from cortex.kernel.settings import load_settings
-
-TOKEN = "cxt_bench"
-CORTEX = str(Path(sys.executable).parent / "cortex")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def rss_of(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/statm").read_text().split()
-    return int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def child_running(pid: int, marker: str) -> int:
-    for child in children(pid):
-        cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        if marker in cmdline:
-            return child
-    raise LookupError(marker)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
+from harness import TOKEN, Platform, pct, rss_of
 
 
 async def create_agents(api: httpx.AsyncClient, n: int, concurrency: int) -> list[str]:
@@ -141,8 +95,8 @@ async def nats_latency(url: str, ids: list[str], requests: int, concurrency: int
     return {
         "requests": requests,
         "concurrency": concurrency,
-        "p50_ms": percentile(latencies, 0.5),
-        "p99_ms": percentile(latencies, 0.99),
+        "p50_ms": pct(latencies, 0.5),
+        "p99_ms": pct(latencies, 0.99),
         "max_ms": round(max(latencies) * 1000, 3),
         "requests_per_s": round(requests / elapsed, 1),
     }
@@ -169,51 +123,14 @@ async def http_latency(
     return {
         "requests": requests,
         "concurrency": concurrency,
-        "p50_ms": percentile(latencies, 0.5),
-        "p99_ms": percentile(latencies, 0.99),
+        "p50_ms": pct(latencies, 0.5),
+        "p99_ms": pct(latencies, 0.99),
     }
 
 
-class Platform:
-    """`cortex up` with one agent host, in a temporary data dir, on free ports."""
-
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="cortex-bench-"))
-        self.http_port, self.nats_port = free_port(), free_port()
-        env = {
-            **os.environ,
-            "CORTEX_DATA_DIR": str(self.root / "data"),
-            "CORTEX_HTTP_PORT": str(self.http_port),
-            "CORTEX_NATS_PORT": str(self.nats_port),
-            "CORTEX_NATS_MONITOR_PORT": "0",
-            "CORTEX_ADMIN_TOKEN": TOKEN,
-            "CORTEX_HOSTS": "1",
-            "CORTEX_LOG_LEVEL": "warning",
-            "CORTEX_REQUEST_TIMEOUT": "60",
-        }
-        env.pop("CORTEX_NATS_URL", None)
-        log = self.root / "up.log"
-        self.up = subprocess.Popen(
-            [CORTEX, "up"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 60
-        while "is up." not in log.read_text():
-            if self.up.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(log.read_text()[-3000:])
-            time.sleep(0.2)
-        self.host_pid = child_running(self.up.pid, "cortex.host")
-        self.nats_pid = child_running(self.up.pid, "nats-server")
-
-    def stop(self) -> None:
-        self.up.send_signal(signal.SIGTERM)
-        try:
-            self.up.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            self.up.kill()
-
-
 async def measure(args: argparse.Namespace, platform: Platform) -> dict[str, Any]:
-    host_before, nats_before = rss_of(platform.host_pid), rss_of(platform.nats_pid)
+    host_pid, nats_pid = platform.child("cortex.host"), platform.child("nats-server")
+    host_before, nats_before = rss_of(host_pid), rss_of(nats_pid)
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{platform.http_port}",
         timeout=120,
@@ -223,7 +140,7 @@ async def measure(args: argparse.Namespace, platform: Platform) -> dict[str, Any
         ids = await create_agents(api, args.agents, args.create_concurrency)
         created_s = time.perf_counter() - started
         running_s = await wait_running(api, args.agents, args.timeout) + created_s
-        host_after, nats_after = rss_of(platform.host_pid), rss_of(platform.nats_pid)
+        host_after, nats_after = rss_of(host_pid), rss_of(nats_pid)
         nats_url = f"nats://127.0.0.1:{platform.nats_port}"
         await nats_latency(nats_url, ids, min(500, args.requests), args.concurrency)  # warm up
         over_nats = await nats_latency(nats_url, ids, args.requests, args.concurrency)
@@ -261,7 +178,7 @@ def main() -> None:
     parser.add_argument("--create-concurrency", type=int, default=32)
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
-    platform = Platform()
+    platform = Platform(hosts=1)
     try:
         result = asyncio.run(measure(args, platform))
     finally:

@@ -57,3 +57,12 @@ class Sender(Agent):
                 )
             )
         return {"sent": n, "seconds": time.perf_counter() - started}
+
+
+class StepWorker(Agent):
+    """A workflow step's agent: sleeps `sleep` seconds (its own time), echoes."""
+
+    async def on_message(self, msg: Message) -> Any:
+        body = msg.json()
+        await asyncio.sleep(float(body.get("sleep", 0)))
+        return body

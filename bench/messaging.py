@@ -14,77 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig
 
-TOKEN = "cxt_bench"
-CORTEX = str(Path(sys.executable).parent / "cortex")
-BENCH = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
+from harness import TOKEN, Platform, pct
 
 
 def summary(latencies: list[float]) -> dict[str, float]:
     return {"n": len(latencies), "p50_ms": pct(latencies, 0.5), "p99_ms": pct(latencies, 0.99)}
-
-
-class Platform:
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="cortex-bench-msg-"))
-        self.http_port, self.nats_port = free_port(), free_port()
-        env = {
-            **os.environ,
-            "CORTEX_DATA_DIR": str(self.root / "data"),
-            "CORTEX_HTTP_PORT": str(self.http_port),
-            "CORTEX_NATS_PORT": str(self.nats_port),
-            "CORTEX_NATS_MONITOR_PORT": "0",
-            "CORTEX_ADMIN_TOKEN": TOKEN,
-            "CORTEX_HOSTS": "2",
-            "CORTEX_LOG_LEVEL": "warning",
-            "CORTEX_AGENT_PATH": str(BENCH),
-            "CORTEX_SQLITE_SYNCHRONOUS": "NORMAL",
-        }
-        env.pop("CORTEX_NATS_URL", None)
-        log = self.root / "up.log"
-        self.up = subprocess.Popen(
-            [CORTEX, "up"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 90
-        while "is up." not in log.read_text():
-            if self.up.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(log.read_text()[-3000:])
-            time.sleep(0.2)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def stop(self) -> None:
-        self.up.send_signal(signal.SIGTERM)
-        try:
-            self.up.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            self.up.kill()
 
 
 def deploy(api: httpx.Client, name: str, template: str, concurrency: int) -> str:
@@ -232,7 +173,7 @@ def main() -> None:
     parser.add_argument("--latency-n", type=int, default=1000)
     parser.add_argument("--burst", type=int, default=20_000)
     args = parser.parse_args()
-    platform = Platform()
+    platform = Platform(hosts=2, CORTEX_SQLITE_SYNCHRONOUS="NORMAL")
     try:
         cortex = platform_figures(args, platform)
         floor = asyncio.run(

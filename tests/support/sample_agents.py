@@ -56,3 +56,24 @@ class Ledger(Agent):
         await asyncio.sleep(float(self.config.get("seconds", 0)))
         with self.path.open("a") as fh:
             fh.write(f"{msg.id}\n")
+
+
+class StepWorker(Agent):
+    """For workflow tests: echoes its input after `sleep` seconds, logs `tag` to
+    `config.log` (one line per call), and fails the first `fail_times` calls for a `key`."""
+
+    async def on_message(self, msg: Message) -> object:
+        body = msg.json()
+        await asyncio.sleep(float(body.get("sleep", 0)))
+        if self.config.get("log") and body.get("tag"):
+            with Path(self.config["log"]).open("a") as fh:
+                fh.write(f"{body['tag']}\n")
+        if body.get("fail_times"):
+            key = str(body.get("key", "default"))
+            state = await self.state.update(
+                lambda v: {**(v or {}), key: int((v or {}).get(key, 0)) + 1}
+            )
+            calls = int(state.value[key])
+            if calls <= int(body["fail_times"]):
+                raise RuntimeError(f"call {calls} of {key} failed on purpose")
+        return {"echo": body, "replica": self.instance_id}

@@ -1,0 +1,93 @@
+"""What every benchmark shares: `cortex up` in a temporary data dir, and small helpers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TOKEN = "cxt_bench"
+CORTEX = str(Path(sys.executable).parent / "cortex")
+BENCH = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile of seconds, in milliseconds."""
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
+
+
+def rss_of(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/statm").read_text().split()
+    return int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def child_running(pid: int, marker: str) -> int:
+    """A direct child of `pid` whose command line holds `marker`."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid and marker in cmdline:
+            return int(entry.name)
+    raise LookupError(marker)
+
+
+class Platform:
+    """`cortex up` with `hosts` agent hosts, agent classes from bench/, on free ports."""
+
+    def __init__(self, hosts: int = 1, **env: str) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="cortex-bench-"))
+        self.http_port, self.nats_port = free_port(), free_port()
+        full = {
+            **os.environ,
+            "CORTEX_DATA_DIR": str(self.root / "data"),
+            "CORTEX_HTTP_PORT": str(self.http_port),
+            "CORTEX_NATS_PORT": str(self.nats_port),
+            "CORTEX_NATS_MONITOR_PORT": "0",
+            "CORTEX_ADMIN_TOKEN": TOKEN,
+            "CORTEX_HOSTS": str(hosts),
+            "CORTEX_LOG_LEVEL": "warning",
+            "CORTEX_AGENT_PATH": str(BENCH),
+            "CORTEX_REQUEST_TIMEOUT": "60",
+            **env,
+        }
+        full.pop("CORTEX_NATS_URL", None)
+        log = self.root / "up.log"
+        self.up = subprocess.Popen(
+            [CORTEX, "up"], env=full, stdout=log.open("wb"), stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 90
+        while "is up." not in log.read_text():
+            if self.up.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(log.read_text()[-3000:])
+            time.sleep(0.2)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def child(self, marker: str) -> int:
+        return child_running(self.up.pid, marker)
+
+    def stop(self) -> None:
+        self.up.send_signal(signal.SIGTERM)
+        try:
+            self.up.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.up.kill()
