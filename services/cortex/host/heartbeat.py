@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from cortex.contracts.registry import Heartbeat, ReplicaReport
 from cortex.contracts.subjects import Subjects
 from cortex.kernel.ids import utcnow
 from cortex.kernel.logging import get_logger
+from cortex.kernel.waiting import wait_event
 
 from .usage import CpuMeter, rss_bytes
 
@@ -103,7 +103,6 @@ class HeartbeatSender:
                 await self.beat()
             except Exception as exc:  # NATS away: the next beat will tell the truth
                 log.debug("heartbeat not sent", error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+            if await wait_event(self._wake, self._interval):
                 await asyncio.sleep(DEBOUNCE)
             self._wake.clear()

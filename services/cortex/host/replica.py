@@ -10,6 +10,7 @@ from cortex.contracts.registry import ReplicaReport, ReplicaState
 from cortex.kernel.ids import utcnow
 from cortex.kernel.logging import get_logger
 from cortex.kernel.messages import Message
+from cortex.kernel.waiting import wait_event
 from cortex.sdk.agent import Agent, AgentContext
 
 MAX_ERROR = 500
@@ -86,9 +87,7 @@ class Replica:
         if self.state in ("stopping",):
             return
         self.state = "stopping"
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout=grace)
-        except TimeoutError:
+        if not await wait_event(self._idle, grace):
             self.log.warning(
                 "in-flight messages still running at the end of the grace period",
                 inflight=self.inflight,

@@ -9,7 +9,6 @@ event), one pass at a time. Starts it asked for but has not seen registered yet 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from prometheus_client import Gauge, Histogram
 from cortex.kernel.aggregate import Repository
 from cortex.kernel.errors import CortexError
 from cortex.kernel.logging import get_logger
+from cortex.kernel.waiting import wait_event
 
 from .domain import ACTIVE, AgentState, agent_stream, observed
 from .drivers.port import ObservedInstance, RuntimeDriver, StartRequest
@@ -97,8 +97,7 @@ class Reconciler:
 
     async def _loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+            await wait_event(self._wake, self._interval)
             self._wake.clear()
             try:
                 await self.reconcile()

@@ -4,11 +4,11 @@ then gone, then deregistered (see `HealthPolicy`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from functools import partial
 
 from cortex.kernel.logging import get_logger
+from cortex.kernel.waiting import wait_event
 from cortex.registry.domain import HealthPolicy, HostEvent, HostState, on_clock
 from cortex.registry.live import LiveData
 from cortex.registry.metrics import count_health
@@ -70,9 +70,7 @@ class HealthClock:
 
     async def _run(self) -> None:
         while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.policy.interval)
-            if self._stop.is_set():
+            if await wait_event(self._stop, self.policy.interval):
                 return
             try:
                 await self.tick()

@@ -22,6 +22,7 @@ from cortex.contracts.events import EventEnvelope
 from cortex.contracts.subjects import Subjects
 from cortex.kernel.logging import get_logger
 from cortex.kernel.store.port import EventStore
+from cortex.kernel.waiting import wait_event
 
 log = get_logger()
 
@@ -114,8 +115,7 @@ class OutboxRelay:
     async def _loop(self) -> None:
         backoff = 0.2
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+            await wait_event(self._wake, self._poll_interval)
             self._wake.clear()
             try:
                 await self.flush()
