@@ -7,17 +7,15 @@ template in one round rather than one error per registration.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import jmespath
-import jsonschema
 from jmespath.exceptions import JMESPathError
-from jsonschema.exceptions import SchemaError, ValidationError
 
 from cortex.contracts.errors import Violation
 from cortex.contracts.workflow import StepSpec, WorkflowTemplateSpec
-from cortex.kernel.errors import Invalid
+from cortex.kernel.schema_checks import check_instance, json_path, raise_problems, schema_problems
 
 from .durations import parse_duration
 from .substitution import REFERENCE, parse, references
@@ -30,51 +28,17 @@ SUBSTITUTED = ("agent", "pool", "input", "url", "headers", "body", "value", "out
 """The fields of a task whose `${...}` references are filled in when it runs."""
 
 
-def json_path(root: str, parts: Iterable[Any]) -> str:
-    path = root
-    for part in parts:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
 def check_template(spec: WorkflowTemplateSpec) -> None:
     """Everything about a template that its Struct's types cannot say."""
-    problems = _params_schema(spec.params)
+    problems = schema_problems(spec.params, "$.params")
     if not spec.steps:
         problems.append(Violation(field="$.steps", message="a workflow has at least one step"))
     problems += _Checker(spec).run()
-    if problems:
-        raise Invalid(_summary(problems), violations=problems)
+    raise_problems(problems)
 
 
 def check_params(schema: dict[str, Any], params: dict[str, Any], root: str = "$.params") -> None:
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    problems = _violations(validator.iter_errors(params), root)
-    if problems:
-        raise Invalid(_summary(problems), violations=problems)
-
-
-def _params_schema(schema: dict[str, Any]) -> list[Violation]:
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except SchemaError as exc:
-        return [
-            Violation(
-                field=json_path("$.params", exc.absolute_path),
-                message=f"not a valid JSON Schema: {exc.message}",
-            )
-        ]
-    return []
-
-
-def _violations(errors: Iterable[ValidationError], root: str) -> list[Violation]:
-    found = [Violation(field=json_path(root, e.absolute_path), message=e.message) for e in errors]
-    return sorted(found, key=lambda v: v.field)
-
-
-def _summary(problems: list[Violation]) -> str:
-    first = f"{problems[0].field}: {problems[0].message}"
-    return first if len(problems) == 1 else f"{first} (and {len(problems) - 1} more)"
+    check_instance(schema, params, root)
 
 
 def _tasks(step: StepSpec) -> Iterator[StepSpec]:

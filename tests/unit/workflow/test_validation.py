@@ -254,5 +254,5 @@ def test_params_are_checked_against_the_schema_with_paths() -> None:
     assert [v.field for v in caught.value.violations] == ["$.params.text"]
     with pytest.raises(Invalid) as caught:
         check_params(schema, {})
-    assert caught.value.violations[0].field == "$.params"
+    assert caught.value.violations[0].field == "$.params.text"
     assert "'text' is a required property" in caught.value.message
