@@ -40,6 +40,9 @@ DELIVERIES = "Cortex-Deliveries"
 DEAD_REASON = "Cortex-Dead-Reason"
 LAST_ERROR = "Cortex-Last-Error"
 DEAD_AT = "Cortex-Dead-At"
+DEADLINE = "Cortex-Deadline"
+"""ISO time after which the sender no longer wants the message handled (a request whose caller
+gave up): a host acknowledges it without running the handler."""
 USER_HEADER_PREFIX = "X-"
 """Headers of the sender's own start with `X-` and are passed through untouched."""
 

@@ -134,6 +134,9 @@ class Subjects:
         """Core NATS: tells the replica running an execution to stop its steps now."""
         return f"{self.root}.workflow.cancelled.{_token(execution_id, 'execution id')}"
 
+    def executions_cancelled(self) -> str:
+        return f"{self.root}.workflow.cancelled.*"
+
     def topic(self, topic: str) -> str:
         return f"{self.root}.msg.topic.{topic}"
 

@@ -33,7 +33,9 @@ class RetrySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     max_backoff: Duration = "5m"
 
 
-class StepSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class StepSpec(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True
+):
     """A task (with `id` and `type`) or a group (`parallel`: steps run at the same time)."""
 
     id: str | None = None

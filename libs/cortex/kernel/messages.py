@@ -54,6 +54,8 @@ class Message:
     """Set while the payload is still in the object store (see `claimed_payload`)."""
     wire_headers: dict[str, str] = field(default_factory=dict)
     """Every header as it came (for dead letters, which keep the message as it was)."""
+    deadline: datetime | None = None
+    """Past this, the sender no longer wants it handled."""
 
     @property
     def text(self) -> str:
@@ -162,8 +164,11 @@ async def send_to_agent(
     reply_to: str | None = None,
     extra_headers: dict[str, str] | None = None,
     msg_id: str | None = None,
+    deadline: datetime | None = None,
 ) -> str:
-    """Persist a message in the agent's inbox; returns its id once JetStream has it."""
+    """Persist a message in the agent's inbox; returns its id once JetStream has it. Past
+    `deadline` a host acknowledges it without running the handler."""
+    headers = dict(extra_headers or {})
     return await _publish(
         js,
         subjects,
@@ -173,8 +178,9 @@ async def send_to_agent(
         sender=sender,
         to=agent_id,
         reply_to=reply_to,
-        extra_headers=extra_headers,
+        extra_headers=headers,
         msg_id=msg_id,
+        deadline=deadline,
     )
 
 
@@ -219,6 +225,7 @@ async def _publish(
     extra_headers: dict[str, str] | None = None,
     msg_id: str | None = None,
     topic: str | None = None,
+    deadline: datetime | None = None,
 ) -> str:
     ident = msg_id or new_id()
     headers = message_headers(
@@ -231,6 +238,8 @@ async def _publish(
     )
     if topic:
         headers[m.TOPIC] = topic
+    if deadline:
+        headers[m.DEADLINE] = deadline.isoformat()
     payload = await stash_if_large(js, subjects, ident, payload, headers)
     await js.publish(subject, payload, headers=headers, timeout=10)
     return ident
@@ -294,7 +303,15 @@ def read_message(msg: Msg, agent_id: str) -> Message:
         delivery=delivery,
         claim_check=headers.get(m.CLAIM_CHECK),
         wire_headers=dict(headers),
+        deadline=_when(headers.get(m.DEADLINE)),
     )
+
+
+def _when(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 @contextlib.asynccontextmanager

@@ -294,6 +294,10 @@ class Dispatcher:
                 ),
             )
             return
+        if message.deadline and utcnow() > message.deadline:
+            # Its sender gave up on it (a request that timed out or was cancelled).
+            self._status(message, replica, "skipped", "past its deadline")
+            return
         if await self._handled.seen(spec.agent_id, message.id, message.delivery):
             SKIPPED.inc()
             self._status(message, replica, "skipped")
@@ -305,7 +309,11 @@ class Dispatcher:
             DELIVERED.labels("failed").inc()
             error = f"{type(exc).__name__}: {exc}"
             if message.reply_to:
+                # A request is answered with its error at once; retrying it is the caller's
+                # choice (a workflow step's retry), not the host's.
                 await self._reply(message, replica, error.encode(), "text/plain", status="error")
+                self._status(message, replica, "failed", error)
+                return
             if message.delivery >= spec.max_deliveries:
                 await self._dead_letter(
                     replica,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import re
 
+from cortex.contracts.workflow import StepSpec
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -38,3 +40,11 @@ def backoff_delay(
     nominal = nominal_backoff(failures, backoff, max_backoff)
     spread = (rng or random).uniform(1 - JITTER, 1 + JITTER)
     return nominal * spread
+
+
+DEFAULT_TIMEOUT = 60.0
+"""Seconds one attempt of a step may take when the step sets no `timeout`."""
+
+
+def step_timeout(step: StepSpec) -> float:
+    return parse_duration(step.timeout) if step.timeout else DEFAULT_TIMEOUT

@@ -10,6 +10,7 @@ holds the lease now: the runner of this replica must stop.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 from nats.js.api import KeyValueConfig
 from nats.js.client import JetStreamContext
@@ -34,10 +35,18 @@ class Leases:
     async def open(
         cls, js: JetStreamContext, subjects: Subjects, holder: str, ttl: float
     ) -> Leases:
-        """The bucket, created if missing (by whichever replica comes first)."""
+        """The bucket, created if missing (by whichever replica comes first); a bucket with
+        another TTL gets this one, as streams get the configuration of the latest start."""
         name = bucket_name(subjects)
         try:
             kv = await js.key_value(name)
+            info = await js.stream_info(f"KV_{name}")
+            config = info.config
+            if config.max_age != ttl:
+                window = min(config.duplicate_window or ttl, ttl)  # may not exceed the age
+                await js.update_stream(
+                    dataclasses.replace(config, max_age=ttl, duplicate_window=window)
+                )
         except (NotFoundError, BucketNotFoundError):
             kv = await js.create_key_value(
                 KeyValueConfig(

@@ -31,14 +31,13 @@ from cortex.kernel.errors import CortexError
 from cortex.kernel.logging import get_logger
 from cortex.kernel.store import ConcurrencyError
 
-from .durations import backoff_delay, parse_duration
+from .durations import backoff_delay, parse_duration, step_timeout
 from .journal import Journal
 from .metrics import EXECUTIONS, STEP_DURATION
 from .steps import Scope, StepError, Tasks
 
 log = get_logger()
 
-DEFAULT_TIMEOUT = 60.0
 """Seconds an attempt may take when its step says nothing."""
 OUTPUT_LIMIT = 512 * 1024
 """Largest step output, JSON-encoded: outputs are kept in events, and events travel over NATS
@@ -128,7 +127,7 @@ class Runner:
         if state.status == "failed":  # failed for good before a restart, on_error fail
             raise StepFailure(step.id, state.failures, state.error or "failed")
         attempts = max(1, step.retry.attempts)
-        timeout = parse_duration(step.timeout) if step.timeout else DEFAULT_TIMEOUT
+        timeout = step_timeout(step)
         attempt, failures = state.attempt, state.failures
         # Interrupted by a restart (started, or between attempts): run it again now.
         resumed = state.status in ("running", "retrying")

@@ -7,8 +7,6 @@ whichever replica answers (the gateway follows an execution live with it).
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from cortex.contracts.workflow import (
@@ -146,7 +144,7 @@ class Workflows:
             if isinstance(event, WorkflowTemplateRegistered):
                 views.append(
                     WorkflowTemplateView(
-                        **_fields(event.spec),
+                        **msgspec.structs.asdict(event.spec),
                         registered_at=envelope.occurred_at,
                         registered_by=envelope.actor,
                     )
@@ -204,7 +202,7 @@ class Workflows:
             for w in self.workflows.model.by_id.values()
             if req.template is None or w.template == req.template
         )
-        page, nxt = newest_first(matching, _record_id, req.limit, req.before)
+        page, nxt = newest_first(matching, lambda w: w.id, req.limit, req.before)
         return WorkflowPage(items=[w.view() for w in page], next=nxt)
 
     async def _workflow(self, workflow_id: str) -> WorkflowCreated:
@@ -289,14 +287,6 @@ class Workflows:
 
     async def on_stop(self, runtime: ServiceRuntime) -> None:
         await self.supervisor.stop()
-
-
-def _record_id(record: WorkflowRecord) -> str:
-    return record.id
-
-
-def _fields(struct: Any) -> dict[str, Any]:
-    return msgspec.structs.asdict(struct)
 
 
 def build(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,8 +22,10 @@ from cortex.contracts.state import GetState, PatchState, PutState, StateView, St
 from cortex.contracts.subjects import Subjects
 from cortex.contracts.workflow import StepSpec
 from cortex.kernel.bus.rpc import ServiceClient
+from cortex.kernel.ids import utcnow
 from cortex.kernel.messages import claimed_payload, payload_for_api, read_message, send_to_agent
 
+from .durations import step_timeout
 from .substitution import ReferenceError, substitute
 
 SERVING = frozenset({"deploying", "running", "scaling"})
@@ -102,7 +105,10 @@ class Tasks:
             target = await self._find(_text(scope.fill(step.agent), "agent"))
             if target.status not in SERVING:
                 raise StepError(f"agent {target.name} is {target.status}, not running")
-        return await self._request(target, payload, scope.actor)
+        # The request says when its caller stops waiting: a host that gets to it later (after
+        # a timeout or a cancel) acknowledges it without running the handler.
+        deadline = utcnow() + timedelta(seconds=step_timeout(step))
+        return await self._request(target, payload, scope.actor, deadline)
 
     async def _find(self, ref: str) -> AgentView:
         """An agent by id, name or `<name>.<pool>` (names and ids have no dots)."""
@@ -125,7 +131,9 @@ class Tasks:
         self._turns[pool] = turn + 1
         return running[turn % len(running)]
 
-    async def _request(self, agent: AgentView, payload: bytes, sender: str) -> Any:
+    async def _request(
+        self, agent: AgentView, payload: bytes, sender: str, deadline: datetime
+    ) -> Any:
         """A request over the agent's inbox with a core NATS reply inbox, as agents request
         each other (`cortex.host.context`); the runner's timeout bounds the wait."""
         inbox = self._nc.new_inbox()
@@ -145,6 +153,7 @@ class Tasks:
                 content_type="application/json",
                 sender=sender,
                 reply_to=inbox,
+                deadline=deadline,
             )
             msg = await answer
         finally:

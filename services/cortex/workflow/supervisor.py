@@ -84,8 +84,9 @@ class Supervisor:
         # No client-wide timeout: each step's own timeout bounds its request.
         self._http = httpx.AsyncClient(timeout=None, follow_redirects=True)
         self._tasks = Tasks(runtime.nc, runtime.subjects, runtime.client(), self._http)
-        one = runtime.subjects.execution_cancelled("x")
-        self._cancels = await runtime.nc.subscribe(one[: -len("x")] + "*", cb=self._on_cancel)
+        self._cancels = await runtime.nc.subscribe(
+            runtime.subjects.executions_cancelled(), cb=self._on_cancel
+        )
         await self.scan()
         self._loops = [
             asyncio.create_task(self._every(self._lease_ttl / 3, self._renew)),

@@ -49,7 +49,7 @@ async def test_cancel_stops_the_running_step_and_only_once(stack: Stack) -> None
         spec(
             "long",
             [
-                {"id": "wait", "type": "agent", "agent": "wf-worker", "input": {"sleep": 30}},
+                {"id": "wait", "type": "agent", "agent": "wf-worker", "input": {"sleep": 2}},
                 {"id": "after", "type": "transform", "output": 1},
             ],
         )
@@ -131,16 +131,21 @@ async def test_an_execution_runs_once_across_replicas_and_a_lapsed_lease_is_take
         calls = Counter(c["body"]["step"] for c in stack.calls())
         assert calls == {"first": 3, "a": 3, "b": 3, "c": 3, "last": 3}
 
-        # A replica that stops renewing (frozen, or gone without a goodbye): once its lease
-        # has lapsed, the other one takes the execution over.
+        # A replica that dies in the middle of a group: nothing renews or releases its lease,
+        # and once the lease has lapsed the other replica takes the execution over.
         one = await stack.execute("slow-fanout")
         owner, other = (first, second) if one.id in first.supervisor.runners else (second, first)
         assert one.id in owner.supervisor.runners
-        for loop in owner.supervisor._loops:
-            loop.cancel()  # no more renewals, no more scans
+        await eventually(lambda: stack.get(one.id), lambda v: step(v, "b").status == "running")
+        owner.supervisor.leases.held.clear()  # so that its runner's end releases nothing
+        for task in [*owner.supervisor._loops, owner.supervisor.runners[one.id]]:
+            task.cancel()
         await eventually(lambda: _value(one.id in other.supervisor.runners), bool, timeout=5)
         view = await stack.finished(one.id, timeout=15)
         assert view.status == "succeeded", view.error
+        calls = Counter(c["body"]["step"] for c in stack.calls())
+        assert (calls["first"], calls["a"], calls["last"]) == (4, 4, 4)
+        assert (step(view, "b").attempts, step(view, "c").attempts) == (2, 2)
     finally:
         await second.runtime.stop()
 

@@ -10,6 +10,7 @@ from cortex.contracts.workflow import (
     CreateWorkflow,
     Execute,
     ExecutionPage,
+    ExecutionView,
     GetWorkflowTemplate,
     ListExecutions,
     ListWorkflows,
@@ -21,7 +22,6 @@ from cortex.contracts.workflow import (
     WorkflowTemplateView,
     WorkflowView,
 )
-from cortex.contracts.workflow import ExecutionView
 from cortex.kernel.errors import Conflict, Invalid, NotFound
 from tests.integration.workflow.conftest import Stack, step
 from tests.unit.workflow.test_validation import FANOUT
@@ -49,7 +49,8 @@ async def test_the_fanout_template_runs_end_to_end_with_its_group_in_parallel(st
     # The three ran at the same time: each started before any of them finished.
     assert max(s.started_at for s in group) < min(s.finished_at for s in group)
     assert step(view, "first").finished_at <= min(s.started_at for s in group)
-    assert view.finished_at is not None and view.finished_at >= max(s.finished_at for s in group)
+    assert view.finished_at is not None
+    assert view.finished_at >= max(s.finished_at for s in group)
 
     workflow = await stack.call("workflow.get", WorkflowRef(view.workflow_id), WorkflowView)
     assert (workflow.executions, workflow.last_execution) == (1, view.id)

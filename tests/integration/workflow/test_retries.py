@@ -57,7 +57,8 @@ async def test_a_step_that_fails_twice_succeeds_on_its_third_attempt(stack: Stac
         ("StepSucceeded", 3, None),
     ]
     delays = [e.delay for e in events if isinstance(e, StepRetrying)]
-    assert 0.08 <= delays[0] <= 0.12 and 0.12 <= delays[1] <= 0.18  # 100ms, then doubled, capped
+    assert 0.08 <= delays[0] <= 0.12
+    assert 0.12 <= delays[1] <= 0.18
     assert len([c for c in stack.calls() if c["body"].get("key") == "k3"]) == 3
 
 
@@ -151,7 +152,7 @@ async def test_a_failing_step_in_a_group_cancels_its_siblings(stack: Stack) -> N
                             "id": "long",
                             "type": "agent",
                             "agent": "wf-worker",
-                            "input": {"sleep": 5},
+                            "input": {"sleep": 30},
                         },
                         {"id": "bad", "type": "transform", "expression": 'abs(`"x"`)'},
                     ]
@@ -160,9 +161,11 @@ async def test_a_failing_step_in_a_group_cancels_its_siblings(stack: Stack) -> N
             ],
         )
     )
-    view = await stack.run("group-fails", timeout=4)
+    # Well before the long step could end by itself: it was cancelled.
+    view = await stack.run("group-fails", timeout=15)
     assert view.status == "failed"
-    assert view.error is not None and view.error.startswith("step bad failed after 1 attempt")
+    assert view.error is not None
+    assert view.error.startswith("step bad failed after 1 attempt")
     assert {s.id: s.status for s in view.steps} == {
         "long": "cancelled",
         "bad": "failed",
