@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from cortex.cli.sse import ServerSentEvent, parse_events
 from cortex.kernel.settings import Settings
+
+STREAM_READ_TIMEOUT = 45.0
+"""Seconds a live stream may stay silent: three of the gateway's 15 s keep-alives missed."""
 
 
 class CliError(Exception):
@@ -28,6 +33,10 @@ class CliError(Exception):
         """The HTTP status of the gateway's answer, when the error is one."""
         self.details = details or {}
         """The problem document's machine-readable `details` (e.g. `current_version`)."""
+
+
+class GatewayUnreachable(CliError):
+    """No answer at all, or a connection that broke: worth another try, unlike an answer."""
 
 
 def default_url(settings: Settings) -> str:
@@ -60,26 +69,55 @@ class GatewayClient:
         try:
             reply = self._http.request(method, path, **kwargs)
         except httpx.ConnectError:
-            raise CliError(
-                f"cannot reach the gateway at {self.base_url}: is `cortex up` running? "
-                "(set CORTEX_URL for another address)"
-            ) from None
+            raise GatewayUnreachable(self._unreachable()) from None
         except httpx.TimeoutException:
-            raise CliError(f"the gateway at {self.base_url} did not answer in time") from None
+            raise GatewayUnreachable(
+                f"the gateway at {self.base_url} did not answer in time"
+            ) from None
+        self._check(reply)
+        if not reply.content:
+            return None
+        return reply.json()
+
+    def events(self, path: str) -> Generator[ServerSentEvent, None, None]:
+        """A server-sent event stream, event by event, until the gateway ends it. A broken
+        connection is GatewayUnreachable, as a refused one is: the caller may reconnect."""
+        timeout = httpx.Timeout(self._http.timeout.connect, read=STREAM_READ_TIMEOUT)
+        try:
+            with self._http.stream(
+                "GET", path, headers={"Accept": "text/event-stream"}, timeout=timeout
+            ) as reply:
+                if reply.status_code >= 400:
+                    reply.read()
+                    self._check(reply)
+                yield from parse_events(reply.iter_lines())
+        except httpx.ConnectError:
+            raise GatewayUnreachable(self._unreachable()) from None
+        except httpx.TimeoutException:
+            raise GatewayUnreachable(
+                f"the gateway at {self.base_url} sent nothing for {STREAM_READ_TIMEOUT:g}s"
+            ) from None
+        except httpx.TransportError as exc:
+            raise GatewayUnreachable(f"the connection to the gateway broke: {exc}") from None
+
+    def _check(self, reply: httpx.Response) -> None:
         if reply.status_code == 401:
             where = (
                 f" (token from {self._token_source})"
                 if self._token_source
                 else "; set CORTEX_TOKEN or run `cortex up` in this directory"
             )
-            raise CliError(f"the gateway refused the token{where}: {_detail(reply)}")
+            raise CliError(f"the gateway refused the token{where}: {_detail(reply)}", status=401)
         if reply.status_code >= 400:
             raise CliError(
                 _problem_text(reply), status=reply.status_code, details=_problem_details(reply)
             )
-        if not reply.content:
-            return None
-        return reply.json()
+
+    def _unreachable(self) -> str:
+        return (
+            f"cannot reach the gateway at {self.base_url}: is `cortex up` running? "
+            "(set CORTEX_URL for another address)"
+        )
 
     def get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}

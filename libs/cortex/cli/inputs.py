@@ -62,8 +62,8 @@ def split_pair(item: str, option: str) -> tuple[str, str]:
 
 
 def parse_value(text: str) -> Any:
-    """`--config` values: JSON when they parse (`3`, `true`, `{"a": 1}`), else the text itself,
-    so that `--config model=gpt-4o` needs no quoting."""
+    """`--config` and `--param` values: JSON when they parse (`3`, `true`, `{"a": 1}`), else the
+    text itself, so that `--config model=gpt-4o` needs no quoting."""
     try:
         return json.loads(text)
     except ValueError:
@@ -72,6 +72,10 @@ def parse_value(text: str) -> Any:
 
 def config_pairs(items: Iterable[str]) -> dict[str, Any]:
     return {k: parse_value(v) for k, v in (split_pair(i, "--config") for i in items)}
+
+
+def param_pairs(items: Iterable[str]) -> dict[str, Any]:
+    return {k: parse_value(v) for k, v in (split_pair(i, "--param") for i in items)}
 
 
 def label_pairs(items: Iterable[str]) -> dict[str, str]:

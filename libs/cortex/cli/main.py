@@ -12,14 +12,17 @@ from cortex.cli.agents import agents
 from cortex.cli.client import CliError
 from cortex.cli.common import friendly, gateway, settings_or_exit
 from cortex.cli.dlq import dlq
+from cortex.cli.executions import executions
 from cortex.cli.hosts import hosts, instances
 from cortex.cli.messages import messages
 from cortex.cli.output import print_json, print_table
 from cortex.cli.pools import discover, pools
+from cortex.cli.run import run
 from cortex.cli.send import publish, send
 from cortex.cli.state import state
 from cortex.cli.templates import templates
 from cortex.cli.topics import subscribe, subscriptions, topics, unsubscribe
+from cortex.cli.workflows import workflows
 from cortex.kernel import __version__
 
 
@@ -164,6 +167,10 @@ for _command in (
     subscribe,
     unsubscribe,
     dlq,
+    # Workflows. `run` is create + execute: what one does most with a template.
+    workflows,
+    executions,
+    run,
 ):
     cli.add_command(_command)
 

@@ -24,16 +24,25 @@ def compact_json(value: Any) -> str:
     return json.dumps(value, separators=(", ", ": "), default=str)
 
 
-def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    table = Table(title=title, title_justify="left", box=None, header_style="bold", pad_edge=False)
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    """The house table; a cell that is already `Text` keeps its style (live views colour it)."""
+    built = Table(title=title, title_justify="left", box=None, header_style="bold", pad_edge=False)
     for column in columns:
-        table.add_column(column)
+        built.add_column(column)
     for row in rows:
         # Text, not str: rich would read `[...]` in an error message or a name as markup.
-        table.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
+        built.add_row(*(_cell(cell) for cell in row))
+    return built
+
+
+def _cell(value: Any) -> Text:
+    return value if isinstance(value, Text) else Text("" if value is None else str(value))
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     # Piped into grep or a file, rows must not be wrapped to rich's default 80 columns.
     width = None if sys.stdout.isatty() else 1000
-    Console(width=width).print(table)
+    Console(width=width).print(table(title, columns, rows))
 
 
 def print_fields(fields: Sequence[tuple[str, Any]]) -> None:
