@@ -17,6 +17,8 @@ from tests.support.nats import NatsServerProcess
 
 configure_logging("tests", "warning", "console")
 
+pytest_plugins = ["tests.support.watchdog"]
+
 
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServerProcess]:

@@ -67,3 +67,20 @@ def test_messaging_benchmark_prints_its_figures_beside_the_floor() -> None:
         assert result[side]["one_way"]["n"] == 50
         assert result[side]["sustained"]["messages"] == 200
     assert result["cortex_over_floor"]["throughput"] > 0
+
+
+def test_workflow_benchmark_prints_throughput_and_overhead_per_step() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "workflows.py"), "--executions", "6", "--concurrency", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["steps"] == 5 and result["executions"] == 6
+    assert result["executions_per_s"] > 0
+    durations = result["execution_duration_ms"]
+    # Each execution waits at least for its five agents' own work.
+    assert 5 * result["work_per_step_ms"] <= durations["p50"] <= durations["p99"]
+    assert result["overhead_per_step_ms"]["p50"] > 0

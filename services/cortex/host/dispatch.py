@@ -29,6 +29,7 @@ from cortex.contracts.messaging import DeliveryOutcome, StatusUpdate
 from cortex.contracts.subjects import Subjects
 from cortex.kernel.bus.consumer import DurableConsumer
 from cortex.kernel.ids import new_id, utcnow
+from cortex.kernel.keyed_lock import KeyedLocks
 from cortex.kernel.logging import get_logger
 from cortex.kernel.messages import (
     Message,
@@ -109,6 +110,7 @@ class Dispatcher:
         self._direct: Subscription | None = None
         self._consumers: list[DurableConsumer] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._handling = KeyedLocks()
 
     async def start(self) -> None:
         # One wildcard subscription answers requests addressed to any replica of this host
@@ -279,6 +281,13 @@ class Dispatcher:
         """Run the handler on this host; return to have the message acked, raise to have it
         come back later. A message over its agent's delivery limit goes to the dead-letter
         queue (and is acked here)."""
+        # JetStream can deliver a message again while its first delivery still waits for a
+        # free slot of the replica or runs (a restarted nats-server forgot the delivery, or the
+        # ack deadline passed): the later one waits for the earlier and then finds its mark.
+        async with self._handling.hold(f"{replica.spec.agent_id}.{message.id}"):
+            await self._handle_once(replica, message)
+
+    async def _handle_once(self, replica: Replica, message: Message) -> None:
         spec = replica.spec
         if message.delivery > 1:
             waited = await self._handled.parked(message.id)

@@ -21,7 +21,6 @@ can still run a handler twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections import OrderedDict
@@ -33,6 +32,7 @@ from prometheus_client import Counter, Gauge
 
 from cortex.contracts.subjects import safe_token
 from cortex.kernel.logging import get_logger
+from cortex.kernel.waiting import cancel_and_wait
 
 log = get_logger()
 
@@ -137,9 +137,7 @@ class HandledIds:
             os.close(self._journal)
             self._journal = None
         if self._retry:
-            self._retry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retry
+            await cancel_and_wait(self._retry)
         for key in list(self._unstored):
             if await self._store(key):
                 self._unstored.discard(key)

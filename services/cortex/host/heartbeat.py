@@ -15,7 +15,7 @@ from cortex.contracts.registry import Heartbeat, ReplicaReport
 from cortex.contracts.subjects import Subjects
 from cortex.kernel.ids import utcnow
 from cortex.kernel.logging import get_logger
-from cortex.kernel.waiting import wait_event
+from cortex.kernel.waiting import cancel_and_wait, wait_event
 
 from .usage import CpuMeter, rss_bytes
 
@@ -65,8 +65,7 @@ class HeartbeatSender:
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
 
     async def beat(self) -> None:
         reports = self._replicas()

@@ -19,7 +19,7 @@ from prometheus_client import Gauge, Histogram
 from cortex.kernel.aggregate import Repository
 from cortex.kernel.errors import CortexError
 from cortex.kernel.logging import get_logger
-from cortex.kernel.waiting import wait_event
+from cortex.kernel.waiting import cancel_and_wait, wait_event
 
 from .domain import ACTIVE, AgentState, agent_stream, observed
 from .drivers.port import ObservedInstance, RuntimeDriver, StartRequest
@@ -89,8 +89,7 @@ class Reconciler:
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
 
     def kick(self) -> None:
         self._wake.set()

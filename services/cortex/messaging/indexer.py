@@ -19,6 +19,7 @@ from cortex.contracts.messaging import StatusUpdate
 from cortex.kernel.errors import Unavailable
 from cortex.kernel.logging import get_logger
 from cortex.kernel.service.runtime import ServiceRuntime
+from cortex.kernel.waiting import cancel_and_wait
 from cortex.messaging import wire
 from cortex.messaging.dead_letter_index import DeadLetterIndex
 from cortex.messaging.message_index import MAX_INDEXED, MessageIndex
@@ -55,8 +56,7 @@ class Indexer:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
         for follower in self._followers:
             await follower.stop()
         self._followers = []

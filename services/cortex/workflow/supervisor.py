@@ -26,6 +26,7 @@ from cortex.contracts.workflow import WorkflowTemplateSpec
 from cortex.kernel.ids import new_id
 from cortex.kernel.logging import get_logger
 from cortex.kernel.service.runtime import ServiceRuntime
+from cortex.kernel.waiting import cancel_and_wait
 
 from .domain import (
     CODEC,
@@ -96,16 +97,11 @@ class Supervisor:
     async def stop(self) -> None:
         """Stop every runner where it is (the next replica or start resumes it) and give up
         the leases, so that takes no lease expiry."""
-        for loop in self._loops:
-            loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await cancel_and_wait(*self._loops)
         if self._cancels is not None:
             with contextlib.suppress(Exception):
                 await self._cancels.unsubscribe()
-        runners = list(self.runners.values())
-        for task in runners:
-            task.cancel()
-        await asyncio.gather(*runners, return_exceptions=True)
+        await cancel_and_wait(*self.runners.values())
         if self._http is not None:
             await self._http.aclose()
 

@@ -30,6 +30,7 @@ from cortex.kernel.errors import NotFound, Unavailable
 from cortex.kernel.service import ServiceRuntime
 from cortex.kernel.settings import Settings
 from cortex.kernel.store import open_store
+from cortex.kernel.waiting import cancel_and_wait
 from cortex.registry.service import build
 
 T = TypeVar("T")
@@ -106,9 +107,7 @@ class AgentHost:
 
     async def silence(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
 

@@ -17,6 +17,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from cortex.kernel.logging import get_logger
+from cortex.kernel.waiting import cancel_and_wait
 
 log = get_logger()
 
@@ -88,8 +89,7 @@ class DurableConsumer:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout=self._fetch_wait + 1)
             except TimeoutError:
-                self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
+                await cancel_and_wait(self._task)
         if self._inflight:
             await asyncio.wait(self._inflight, timeout=grace)
         if self._sub:

@@ -22,7 +22,7 @@ from cortex.contracts.events import EventEnvelope
 from cortex.contracts.subjects import Subjects
 from cortex.kernel.logging import get_logger
 from cortex.kernel.store.port import EventStore
-from cortex.kernel.waiting import wait_event
+from cortex.kernel.waiting import cancel_and_wait, wait_event
 
 log = get_logger()
 
@@ -95,8 +95,7 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
             self._task = None
         try:
             await asyncio.wait_for(self.flush(), timeout=5)

@@ -19,7 +19,6 @@ exception is logged with its traceback and answered as `internal`, never shown o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 import signal
@@ -53,6 +52,7 @@ from cortex.kernel.service.admin import AdminServer
 from cortex.kernel.service.context import Context
 from cortex.kernel.settings import Settings
 from cortex.kernel.store import EventStore, NewEvent, open_store
+from cortex.kernel.waiting import within
 
 Req = TypeVar("Req")
 
@@ -289,38 +289,47 @@ class ServiceRuntime:
         )
 
     async def stop(self) -> None:
-        """Graceful: stop taking requests, finish in-flight ones, flush events and read models."""
+        """Graceful: stop taking requests, finish in-flight ones, flush events and read models.
+
+        Every step has a time limit and a step that overruns is named in the log and left
+        behind, so a stop always ends: what it could not flush is after the relay's and the
+        projections' checkpoints and is picked up by the next start.
+        """
         if self._stopped.is_set():
             return
         self._stopped.set()
         self._serving = False
         grace = self.settings.shutdown_grace
         if self._micro:
-            await self._micro.stop()
+            await self._stop_step("stop endpoints", self._micro.stop(), grace)
         if self._inflight:
             _, late = await asyncio.wait(self._inflight, timeout=grace)
             for task in late:
                 task.cancel()
         for hook in reversed(self._on_stop):
-            try:
-                await hook(self)
-            except Exception:
-                self.log.exception("stop hook failed")
+            name = getattr(hook, "__qualname__", repr(hook))
+            await self._stop_step(f"stop hook {name}", hook(self), grace + 5)
         if self._relay:
-            await self._relay.stop()
+            await self._stop_step("flush the outbox relay", self._relay.stop(), 10)
         if self._runner:
-            await self._runner.save()
-        if self._nc and not self._nc.is_closed:
-            try:
-                await asyncio.wait_for(self._nc.drain(), timeout=grace)
-            except Exception:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._nc.close(), timeout=2)
+            await self._stop_step("save read models", self._runner.save(), grace + 5)
+        nc = self._nc
+        if nc and not nc.is_closed and not await self._stop_step("drain nats", nc.drain(), grace):
+            await self._stop_step("close nats", nc.close(), 2)
         if self._store:
-            await self._store.close()
+            await self._stop_step("close the event store", self._store.close(), grace)
         if self._admin:
-            await self._admin.stop()
+            await self._stop_step("stop the admin server", self._admin.stop(), 5)
         self.log.info("service stopped")
+
+    async def _stop_step(self, what: str, step: Awaitable[object], timeout: float) -> bool:
+        try:
+            if await within(step, timeout):
+                return True
+            self.log.warning("stop step overran; left behind", step=what, timeout=timeout)
+        except Exception:
+            self.log.exception("stop step failed", step=what)
+        return False
 
     async def run(self) -> None:
         """Start, serve until SIGTERM or SIGINT, stop gracefully."""
