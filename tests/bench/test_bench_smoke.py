@@ -78,7 +78,8 @@ def test_workflow_benchmark_prints_throughput_and_overhead_per_step() -> None:
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["steps"] == 5 and result["executions"] == 6
+    assert result["steps"] == 5
+    assert result["executions"] == 6
     assert result["executions_per_s"] > 0
     durations = result["execution_duration_ms"]
     # Each execution waits at least for its five agents' own work.

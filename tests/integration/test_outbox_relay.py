@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import msgspec
@@ -96,5 +97,30 @@ async def test_a_kick_publishes_promptly(nc: NATS, prefix: str, tmp_path: object
         assert msg.subject == f"{prefix}.evt.demo.agent.created"
     finally:
         await sub.unsubscribe()
+        await relay.stop()
+        await store.close()
+
+
+async def test_a_running_relay_saves_its_checkpoint_soon_without_stopping(
+    nc: NATS, prefix: str, tmp_path: object
+) -> None:
+    # What a crash then republishes is bounded by how stale the saved checkpoint is.
+    subjects = Subjects(prefix)
+    js = nc.jetstream()
+    await ensure_streams(js, subjects)
+    store = await open_store(f"sqlite:///{tmp_path}/store", "demo")
+    relay = OutboxRelay(store, js, subjects, "demo", poll_interval=0.2)
+    await relay.start()
+    try:
+        for n in range(1, 4):
+            await store.append(
+                f"agent-{n}", [NewEvent(type="agent.created", stream_type="agent", data=b"{}")], 0
+            )
+            relay.kick()
+        deadline = asyncio.get_running_loop().time() + 5
+        while await store.get_meta(CHECKPOINT_KEY) != b"3":
+            assert asyncio.get_running_loop().time() < deadline, "checkpoint not saved in 5 s"
+            await asyncio.sleep(0.05)
+    finally:
         await relay.stop()
         await store.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import msgspec
 from nats.js.client import JetStreamContext
@@ -34,6 +35,9 @@ LAG = Gauge(
 )
 
 CHECKPOINT_KEY = "relay:checkpoint"
+CHECKPOINT_EVERY = 1.0
+"""Seconds between checkpoint writes while events keep coming (well inside the duplicate
+window of `CORTEX_EVENTS`, two minutes)."""
 
 
 def event_headers(event: EventEnvelope) -> dict[str, str]:
@@ -68,37 +72,48 @@ class OutboxRelay:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.checkpoint = 0
+        self._saved = 0
+        self._saved_at = 0.0
 
     async def start(self) -> None:
         raw = await self._store.get_meta(CHECKPOINT_KEY)
-        self.checkpoint = int(raw) if raw else 0
+        self.checkpoint = self._saved = int(raw) if raw else 0
         self._task = asyncio.create_task(self._loop(), name=f"relay-{self._service}")
 
     def kick(self) -> None:
         """Publish soon: something was appended."""
         self._wake.set()
 
-    async def flush(self) -> int:
-        """Publish everything appended so far; returns how many events went out."""
+    async def flush(self, *, save: bool = False) -> int:
+        """Publish everything appended so far; returns how many events went out.
+
+        The checkpoint is written at most every `CHECKPOINT_EVERY` seconds (and when `save`
+        asks): a write per batch would cost a synchronous commit per command under load, and
+        what a crash leaves after the saved checkpoint is only published again, within
+        JetStream's duplicate window, and dropped there."""
         async with self._lock:
             sent = 0
             while True:
                 batch = await self._store.read_all(self.checkpoint, self._batch_size)
                 if not batch:
                     LAG.labels(self._service).set(0)
-                    return sent
+                    break
                 await asyncio.gather(*(self._publish(event) for event in batch))
                 self.checkpoint = batch[-1].position
-                await self._store.put_meta(CHECKPOINT_KEY, str(self.checkpoint).encode())
                 PUBLISHED.labels(self._service).inc(len(batch))
                 sent += len(batch)
+            due = time.monotonic() - self._saved_at >= CHECKPOINT_EVERY
+            if self.checkpoint != self._saved and (save or due):
+                await self._store.put_meta(CHECKPOINT_KEY, str(self.checkpoint).encode())
+                self._saved, self._saved_at = self.checkpoint, time.monotonic()
+            return sent
 
     async def stop(self) -> None:
         if self._task:
             await cancel_and_wait(self._task)
             self._task = None
         try:
-            await asyncio.wait_for(self.flush(), timeout=5)
+            await asyncio.wait_for(self.flush(save=True), timeout=5)
         except Exception as exc:
             # Nothing is lost: the next start publishes whatever is after the checkpoint.
             log.warning("relay not flushed at stop", error=str(exc) or type(exc).__name__)
