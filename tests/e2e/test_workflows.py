@@ -272,6 +272,25 @@ def test_a_running_execution_is_cancelled_once(platform: Stack) -> None:
         assert again.status_code == 409
 
 
+def follow(platform: Stack, execution_id: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """Read an execution's event stream to its end: the event names, and each data."""
+    kinds: list[str] = []
+    datas: list[dict[str, Any]] = []
+    with (
+        httpx.Client(
+            base_url=platform.url, timeout=60, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        ) as http,
+        http.stream("GET", f"/api/v1/executions/{execution_id}/events") as stream,
+    ):
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                kinds.append(line.split(":", 1)[1].strip())
+            elif line.startswith("data:"):
+                datas.append(json.loads(line.split(":", 1)[1]))
+    return kinds, datas
+
+
 def test_live_events_stream_until_the_execution_ends(platform: Stack) -> None:
     template = {
         "name": "watched",
@@ -283,26 +302,26 @@ def test_live_events_stream_until_the_execution_ends(platform: Stack) -> None:
     with platform.client() as api:
         api.post("/api/v1/workflow-templates", json=template)
         workflow = api.post("/api/v1/workflows", json={"template": "watched"}).json()
-        execution = api.post(f"/api/v1/workflows/{workflow['id']}/execute").json()
-    kinds: list[str] = []
-    last: dict[str, Any] = {}
-    with (
-        httpx.Client(
-            base_url=platform.url, timeout=60, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-        ) as http,
-        http.stream("GET", f"/api/v1/executions/{execution['id']}/events") as stream,
-    ):
-        assert stream.headers["content-type"].startswith("text/event-stream")
-        event = ""
-        for line in stream.iter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-                kinds.append(event)
-            elif line.startswith("data:") and event == "execution":
-                last = json.loads(line.split(":", 1)[1])
-    assert kinds[0] == "execution"
-    assert "step.succeeded" in kinds
-    assert last["status"] == "succeeded"
+        executions = [
+            api.post(f"/api/v1/workflows/{workflow['id']}/execute").json()["id"] for _ in range(3)
+        ]
+    # Three followers at once, each of its own execution.
+    followed: dict[str, tuple[list[str], list[dict[str, Any]]]] = {}
+    threads = [
+        threading.Thread(target=lambda e=e: followed.__setitem__(e, follow(platform, e)))
+        for e in executions
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    assert set(followed) == set(executions)
+    for execution_id, (kinds, datas) in followed.items():
+        assert kinds[0] == "execution"
+        assert "step.succeeded" in kinds
+        assert datas[-1]["status"] == "succeeded"
+        events = [d for kind, d in zip(kinds, datas, strict=True) if kind != "execution"]
+        assert {e["stream_id"] for e in events} == {f"execution-{execution_id}"}
 
 
 def test_a_killed_workflow_service_resumes_without_rerunning_succeeded_steps(

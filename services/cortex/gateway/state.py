@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, TypeVar
 
 from litestar.connection import ASGIConnection
@@ -11,6 +12,7 @@ from nats.aio.client import Client as NATS
 from nats.micro import add_service
 
 from cortex.gateway.auth import principal_of
+from cortex.gateway.followers import EventFollowers
 from cortex.kernel import __version__
 from cortex.kernel.bus.connection import connect
 from cortex.kernel.bus.rpc import ServiceClient
@@ -18,6 +20,7 @@ from cortex.kernel.errors import Unavailable
 from cortex.kernel.logging import get_logger
 from cortex.kernel.settings import Settings
 from cortex.kernel.tokens import TokenRegistry
+from cortex.kernel.waiting import within
 
 T = TypeVar("T")
 
@@ -40,6 +43,7 @@ class Gateway:
         self.nats_connected = False
         self._nc: NATS | None = None
         self._connecting: asyncio.Task[None] | None = None
+        self.followers = EventFollowers(lambda: self.nc, self.subjects)
 
     @property
     def nc(self) -> NATS:
@@ -102,11 +106,16 @@ class Gateway:
     async def stop(self) -> None:
         if self._connecting and not self._connecting.done():
             self._connecting.cancel()
-        if self._nc and not self._nc.is_closed:
+        nc = self._nc
+        if nc and not nc.is_closed:
+            # nats-py's drain can swallow a cancellation and wait on: bounded, then closed.
             try:
-                await asyncio.wait_for(self._nc.drain(), timeout=self.settings.shutdown_grace)
+                drained = await within(nc.drain(), self.settings.shutdown_grace)
             except Exception:
-                await self._nc.close()
+                drained = False
+            if not drained:
+                with contextlib.suppress(Exception):
+                    await within(nc.close(), 2)
 
 
 GatewayDep = NamedDependency[Gateway]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -11,9 +10,7 @@ import msgspec
 from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
-from nats.aio.msg import Msg
 
-from cortex.contracts import headers as h
 from cortex.contracts.workflow import (
     CreateWorkflow,
     Execute,
@@ -182,22 +179,15 @@ async def _follow(
     gw: Gateway, execution_id: str, request: Request[Any, Any, Any]
 ) -> AsyncIterator[ServerSentEventMessage]:
     """Subscribe first, then read the current view: no event can fall between the two."""
-    stream_id = f"execution-{execution_id}"
-    events: asyncio.Queue[Msg] = asyncio.Queue()
-
-    async def on_event(msg: Msg) -> None:
-        if (msg.headers or {}).get(h.STREAM_ID) == stream_id:
-            events.put_nowait(msg)
-
-    sub = await gw.nc.subscribe(gw.subjects.events_of("workflow"), cb=on_event)
-    try:
+    async with gw.followers.follow("workflow", f"execution-{execution_id}") as events:
         view = await gw.ask(
             "workflow", "execution.get", ExecutionRef(execution_id), ExecutionView, request
         )
         yield _message("execution", view, view.version)
         while view.status == "running":
             try:
-                msg = await asyncio.wait_for(events.get(), KEEPALIVE)
+                async with asyncio.timeout(KEEPALIVE):
+                    msg = await events.get()
             except TimeoutError:
                 yield ServerSentEventMessage(comment="keep-alive")
                 continue
@@ -209,9 +199,6 @@ async def _follow(
                 "workflow", "execution.get", ExecutionRef(execution_id), ExecutionView, request
             )
             yield _message("execution", view, view.version)
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
 
 
 def _message(event: str, view: ExecutionView, version: int) -> ServerSentEventMessage:
