@@ -11,6 +11,7 @@ import pytest
 from cortex.contracts.workflow import ExecutionPage, ExecutionRef, ExecutionView, ListExecutions
 from cortex.kernel.errors import Conflict, NotFound
 from cortex.kernel.store import open_store
+from cortex.kernel.waiting import cancel_and_wait
 from cortex.workflow import timeline
 from cortex.workflow.domain import CODEC, execution_stream
 from tests.integration.workflow.conftest import Stack, eventually, spec, started_workflow, step
@@ -138,8 +139,7 @@ async def test_an_execution_runs_once_across_replicas_and_a_lapsed_lease_is_take
         assert one.id in owner.supervisor.runners
         await eventually(lambda: stack.get(one.id), lambda v: step(v, "b").status == "running")
         owner.supervisor.leases.held.clear()  # so that its runner's end releases nothing
-        for task in [*owner.supervisor._loops, owner.supervisor.runners[one.id]]:
-            task.cancel()
+        await cancel_and_wait(*owner.supervisor._loops, owner.supervisor.runners[one.id])
         await eventually(lambda: _value(one.id in other.supervisor.runners), bool, timeout=5)
         view = await stack.finished(one.id, timeout=15)
         assert view.status == "succeeded", view.error
