@@ -320,3 +320,40 @@ def test_outside_publishers_with_odd_or_no_message_ids_are_served(platform: Stac
         return replies
 
     assert asyncio.run(publish()) == ["from outside", "from outside"]
+
+
+def test_a_message_delivered_twice_at_once_is_handled_once(platform: Stack, tmp_path: Path) -> None:
+    """Two deliveries of one message at the same time (a hand-over that timed out came back
+    while the first still ran, or a restarted nats-server forgot the first delivery): the
+    handler runs once and both are answered."""
+    import asyncio
+
+    import nats
+
+    from cortex.kernel.messages import message_headers
+    from cortex.kernel.settings import load_settings
+    from tests.support.sample_agents import Ledger
+
+    records = tmp_path / "ledger"
+    records.mkdir()
+    with platform.client() as api:
+        template(api, "slow-ledger", f"{Ledger.__module__}:Ledger", concurrency=4)
+        view = running(
+            api, "twice", template="slow-ledger", config={"dir": str(records), "seconds": 1.0}
+        )
+    subject = load_settings({}).subjects().deliver(view["id"])
+
+    async def deliver_twice() -> list[str]:
+        nc = await nats.connect(f"nats://127.0.0.1:{platform.nats_port}")
+        headers = message_headers(
+            msg_id="order-77", sender="test", to=view["id"], content_type="text/plain"
+        )
+        answers = await asyncio.gather(
+            *(nc.request(subject, b"once", headers=headers, timeout=20) for _ in range(2))
+        )
+        await nc.close()
+        return [(a.headers or {}).get("Cortex-Status", "") for a in answers]
+
+    assert asyncio.run(deliver_twice()) == ["ok", "ok"]
+    lines = [line for p in records.glob("*.log") for line in p.read_text().splitlines()]
+    assert lines == ["order-77"]
