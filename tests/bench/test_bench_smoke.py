@@ -85,3 +85,17 @@ def test_workflow_benchmark_prints_throughput_and_overhead_per_step() -> None:
     # Each execution waits at least for its five agents' own work.
     assert 5 * result["work_per_step_ms"] <= durations["p50"] <= durations["p99"]
     assert result["overhead_per_step_ms"]["p50"] > 0
+
+
+def test_heartbeat_benchmark_prints_decision_times() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "heartbeats.py"), "--replicas", "2000", "--rounds", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["replicas_known"] == 2000
+    for case in ("unchanged_chunk", "chunk_of_new_replicas"):
+        assert 0 < result[case]["best_ms"] <= result[case]["median_ms"]

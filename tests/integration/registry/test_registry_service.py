@@ -417,15 +417,12 @@ async def test_a_beat_in_three_chunks_registers_all_3000_replicas_one_append_per
 
         # The same beat again changes nothing: handled, and nothing appended.
         received = sample("cortex_registry_heartbeats_total")
-        spent = sample("cortex_registry_heartbeat_duration_seconds_sum")
         await h1.beat()
 
         async def handled() -> float:
             return sample("cortex_registry_heartbeats_total")
 
         await eventually(handled, lambda n: n >= received + 3)
-        per_chunk = (sample("cortex_registry_heartbeat_duration_seconds_sum") - spent) / 3
-        assert per_chunk < 0.010, f"{per_chunk * 1000:.1f} ms per unchanged chunk"
         assert len(await store.read("host-h1")) == len(events)
     finally:
         await store.close()
