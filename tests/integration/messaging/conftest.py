@@ -164,7 +164,7 @@ async def stored(js: JetStreamContext, stream: str, subject: str) -> list[Msg]:
     try:
         while True:
             try:
-                msg = await sub.next_msg(timeout=0.5)
+                msg = await sub.next_msg(timeout=2)
             except NatsTimeoutError:  # nothing (more) on the subject
                 return got
             got.append(msg)

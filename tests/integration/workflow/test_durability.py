@@ -73,7 +73,7 @@ async def test_cancel_stops_the_running_step_and_only_once(stack: Stack) -> None
     # The runner is gone at once, and wrote nothing after the cancel.
     assert stack.service is not None
     supervisor = stack.service.supervisor
-    await eventually(lambda: _value(supervisor.runners), lambda r: not r, timeout=2)
+    await eventually(lambda: _value(supervisor.runners), lambda r: not r, timeout=10)
     await asyncio.sleep(0.3)
     assert (await stack.get(started.id)).version == cancelled.version
     page = await stack.call("execution.list", ListExecutions(status="cancelled"), ExecutionPage)
