@@ -6,19 +6,25 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-def test_eventstore_benchmark_prints_its_figures() -> None:
+def run_bench(script: str, *args: str, timeout: float) -> dict[str, Any]:
+    """Run a benchmark as a user would; what it printed, as JSON."""
     done = subprocess.run(
-        [sys.executable, str(BENCH / "eventstore.py"), "--events", "400"],
+        [sys.executable, str(BENCH / script), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
     assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    return dict(json.loads(done.stdout))
+
+
+def test_eventstore_benchmark_prints_its_figures() -> None:
+    result = run_bench("eventstore.py", "--events", "400", timeout=120)
     for run in ("sqlite_synchronous_full", "sqlite_synchronous_normal"):
         figures = result["runs"][run]
         assert figures["single_appends_per_s"] > 0
@@ -27,25 +33,18 @@ def test_eventstore_benchmark_prints_its_figures() -> None:
 
 
 def test_agents_benchmark_prints_its_figures() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "agents.py"),
-            "--agents",
-            "20",
-            "--requests",
-            "100",
-            "--http-requests",
-            "20",
-            "--concurrency",
-            "5",
-        ],
-        capture_output=True,
-        text=True,
+    result = run_bench(
+        "agents.py",
+        "--agents",
+        "20",
+        "--requests",
+        "100",
+        "--http-requests",
+        "20",
+        "--concurrency",
+        "5",
         timeout=300,
     )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
     assert result["agents"] == 20
     assert result["all_running_s"] > 0
     assert result["host_rss_mb"]["after"] > 0
@@ -54,14 +53,7 @@ def test_agents_benchmark_prints_its_figures() -> None:
 
 
 def test_messaging_benchmark_prints_its_figures_beside_the_floor() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "messaging.py"), "--latency-n", "50", "--burst", "200"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    result = run_bench("messaging.py", "--latency-n", "50", "--burst", "200", timeout=300)
     assert result["cortex"]["hosts"][0] != result["cortex"]["hosts"][1]
     for side in ("cortex", "nats_py_floor"):
         assert result[side]["one_way"]["n"] == 50
@@ -70,14 +62,7 @@ def test_messaging_benchmark_prints_its_figures_beside_the_floor() -> None:
 
 
 def test_workflow_benchmark_prints_throughput_and_overhead_per_step() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "workflows.py"), "--executions", "6", "--concurrency", "3"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    result = run_bench("workflows.py", "--executions", "6", "--concurrency", "3", timeout=300)
     assert result["steps"] == 5
     assert result["executions"] == 6
     assert result["executions_per_s"] > 0
@@ -88,14 +73,7 @@ def test_workflow_benchmark_prints_throughput_and_overhead_per_step() -> None:
 
 
 def test_heartbeat_benchmark_prints_decision_times() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "heartbeats.py"), "--replicas", "2000", "--rounds", "3"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    result = run_bench("heartbeats.py", "--replicas", "2000", "--rounds", "3", timeout=120)
     assert result["replicas_known"] == 2000
     for case in ("unchanged_chunk", "chunk_of_new_replicas"):
         assert 0 < result[case]["best_ms"] <= result[case]["median_ms"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any, TypeVar
 
 from litestar.connection import ASGIConnection
@@ -14,13 +13,12 @@ from nats.micro import add_service
 from cortex.gateway.auth import principal_of
 from cortex.gateway.followers import EventFollowers
 from cortex.kernel import __version__
-from cortex.kernel.bus.connection import connect
+from cortex.kernel.bus.connection import connect, disconnect
 from cortex.kernel.bus.rpc import ServiceClient
 from cortex.kernel.errors import Unavailable
 from cortex.kernel.logging import get_logger
 from cortex.kernel.settings import Settings
 from cortex.kernel.tokens import TokenRegistry
-from cortex.kernel.waiting import within
 
 T = TypeVar("T")
 
@@ -106,16 +104,8 @@ class Gateway:
     async def stop(self) -> None:
         if self._connecting and not self._connecting.done():
             self._connecting.cancel()
-        nc = self._nc
-        if nc and not nc.is_closed:
-            # nats-py's drain can swallow a cancellation and wait on: bounded, then closed.
-            try:
-                drained = await within(nc.drain(), self.settings.shutdown_grace)
-            except Exception:
-                drained = False
-            if not drained:
-                with contextlib.suppress(Exception):
-                    await within(nc.close(), 2)
+        if self._nc:
+            await disconnect(self._nc, self.settings.shutdown_grace)
 
 
 GatewayDep = NamedDependency[Gateway]

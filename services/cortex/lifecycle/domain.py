@@ -28,6 +28,7 @@ from cortex.contracts.lifecycle import (
 from cortex.contracts.pools import PoolCreated, PoolDeleted, PoolSpec
 from cortex.kernel.errors import Conflict, NotFound
 from cortex.kernel.events import EventCodec
+from cortex.kernel.versions import is_new_version
 
 CODEC = EventCodec(
     TemplateRegistered,
@@ -113,15 +114,9 @@ def evolve_template(state: TemplateState, event: Any) -> TemplateState:
 def register_template(state: TemplateState, spec: TemplateSpec) -> list[TemplateRegistered]:
     """Versions are immutable: the same spec again is a no-op, a different one a conflict."""
     existing = state.versions.get(spec.version)
-    if existing is None:
+    if is_new_version(existing, spec, kind="template", name=spec.name, version=spec.version):
         return [TemplateRegistered(spec=spec)]
-    if existing == spec:
-        return []
-    raise Conflict(
-        f"template {spec.name}@{spec.version} is registered already with another definition; "
-        "register a new version instead",
-        details={"name": spec.name, "version": spec.version},
-    )
+    return []
 
 
 # --- agent names -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from cortex.contracts.lifecycle import (
 from cortex.contracts.pools import PoolCreated, PoolDeleted
 from cortex.kernel.errors import NotFound
 from cortex.kernel.projection import StructProjection
+from cortex.kernel.versions import all_versions, find_version
 
 from .domain import CODEC
 
@@ -47,21 +48,10 @@ class TemplatesProjection(StructProjection[Templates]):
 
     def get(self, ref: str) -> TemplateView:
         """`name` (the latest version) or `name@version`."""
-        name, _, version = ref.partition("@")
-        versions = self.model.by_name.get(name)
-        if not versions:
-            raise NotFound(f"no template {name!r}")
-        if not version:
-            return versions[-1]
-        for view in versions:
-            if view.version == version:
-                return view
-        raise NotFound(f"template {name!r} has no version {version!r}")
+        return find_version(self.model.by_name.get(ref.partition("@")[0]), ref, kind="template")
 
     def versions(self, name: str) -> list[TemplateView]:
-        if name not in self.model.by_name:
-            raise NotFound(f"no template {name!r}")
-        return list(self.model.by_name[name])
+        return all_versions(self.model.by_name.get(name), name, kind="template")
 
 
 class AgentRecord(msgspec.Struct):

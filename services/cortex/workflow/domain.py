@@ -29,6 +29,7 @@ from cortex.contracts.workflow import (
 )
 from cortex.kernel.errors import Conflict, NotFound
 from cortex.kernel.events import EventCodec
+from cortex.kernel.versions import is_new_version
 
 CODEC = EventCodec(
     WorkflowTemplateRegistered,
@@ -93,15 +94,11 @@ def register_template(
     """Versions are immutable: the same spec again is a no-op, a different one a conflict
     (executions that ran a version must stay explainable by it)."""
     existing = state.versions.get(spec.version)
-    if existing is None:
+    if is_new_version(
+        existing, spec, kind="workflow template", name=spec.name, version=spec.version
+    ):
         return [WorkflowTemplateRegistered(spec=spec)]
-    if existing == spec:
-        return []
-    raise Conflict(
-        f"workflow template {spec.name}@{spec.version} is registered already with another "
-        "definition; register a new version instead",
-        details={"name": spec.name, "version": spec.version},
-    )
+    return []
 
 
 def pick_version(state: TemplateState, ref: str) -> WorkflowTemplateSpec:

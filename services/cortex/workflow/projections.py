@@ -18,12 +18,14 @@ from cortex.contracts.workflow import (
 )
 from cortex.kernel.errors import NotFound
 from cortex.kernel.projection import StructProjection
+from cortex.kernel.versions import all_versions, find_version
 
 from . import timeline
 from .domain import CODEC, execution_of
 from .timeline import ExecutionRecord, StepSlot
 
 T = TypeVar("T")
+KIND = "workflow template"
 
 
 class Templates(msgspec.Struct):
@@ -47,19 +49,10 @@ class TemplatesProjection(StructProjection[Templates]):
 
     def get(self, ref: str) -> WorkflowTemplateView:
         """`name` (the latest version) or `name@version`."""
-        name, _, version = ref.partition("@")
-        versions = self.versions(name)
-        if not version:
-            return versions[-1]
-        for view in versions:
-            if view.version == version:
-                return view
-        raise NotFound(f"workflow template {name!r} has no version {version!r}")
+        return find_version(self.model.by_name.get(ref.partition("@")[0]), ref, kind=KIND)
 
     def versions(self, name: str) -> list[WorkflowTemplateView]:
-        if name not in self.model.by_name:
-            raise NotFound(f"no workflow template {name!r}")
-        return list(self.model.by_name[name])
+        return all_versions(self.model.by_name.get(name), name, kind=KIND)
 
 
 class WorkflowRecord(msgspec.Struct):

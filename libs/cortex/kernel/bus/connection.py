@@ -8,6 +8,7 @@ to a callback so that `/ready` can follow it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable
 
@@ -17,6 +18,7 @@ from prometheus_client import Counter, Gauge
 
 from cortex.kernel.logging import get_logger
 from cortex.kernel.settings import Settings, redact_url
+from cortex.kernel.waiting import within
 
 log = get_logger()
 
@@ -80,3 +82,19 @@ async def connect(
             continue
         report(True)
         return nc
+
+
+async def disconnect(nc: NATS, grace: float) -> bool:
+    """Drain within `grace` (subscriptions finish what they hold, publishes are flushed), else
+    close; True when it drained. Always ends: nats-py's drain can swallow a cancellation and
+    wait on, so it is left behind rather than awaited past `grace`."""
+    if nc.is_closed:
+        return True
+    try:
+        if await within(nc.drain(), grace):
+            return True
+    except Exception as exc:
+        log.debug("nats drain failed", error=str(exc) or repr(exc))
+    with contextlib.suppress(Exception):
+        await within(nc.close(), 2)
+    return False

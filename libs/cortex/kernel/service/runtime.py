@@ -39,7 +39,7 @@ from cortex.contracts import headers as h
 from cortex.contracts.errors import ErrorCode
 from cortex.contracts.replies import Reply
 from cortex.kernel import __version__
-from cortex.kernel.bus.connection import connect
+from cortex.kernel.bus.connection import connect, disconnect
 from cortex.kernel.bus.relay import OutboxRelay
 from cortex.kernel.bus.rpc import ServiceClient
 from cortex.kernel.bus.streams import ensure_buckets, ensure_streams
@@ -313,9 +313,8 @@ class ServiceRuntime:
             await self._stop_step("flush the outbox relay", self._relay.stop(), 10)
         if self._runner:
             await self._stop_step("save read models", self._runner.save(), grace + 5)
-        nc = self._nc
-        if nc and not nc.is_closed and not await self._stop_step("drain nats", nc.drain(), grace):
-            await self._stop_step("close nats", nc.close(), 2)
+        if self._nc and not await disconnect(self._nc, grace):
+            self.log.warning("nats not drained within the grace period; closed", timeout=grace)
         if self._store:
             await self._stop_step("close the event store", self._store.close(), grace)
         if self._admin:
