@@ -184,6 +184,59 @@ async def send_to_agent(
     )
 
 
+async def request_agent(
+    nc: NATS,
+    js: JetStreamContext,
+    subjects: Subjects,
+    agent_id: str,
+    payload: bytes,
+    *,
+    content_type: ContentType,
+    sender: str,
+    timeout: float | None = None,
+    msg_id: str | None = None,
+    extra_headers: dict[str, str] | None = None,
+    deadline: datetime | None = None,
+) -> Msg:
+    """A request through the agent's inbox (persisted like any message) with a core NATS
+    subject for the reply; the reply as it came (`reply_error` tells a failed handler). Raises
+    `TimeoutError` after `timeout` seconds; the request stays in the inbox and is still handled,
+    but its reply has nobody left to go to (also when the caller is cancelled)."""
+    inbox = nc.new_inbox()
+    answer: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
+
+    async def on_reply(msg: Msg) -> None:
+        if not answer.done():
+            answer.set_result(msg)
+
+    sub = await nc.subscribe(inbox, cb=on_reply)
+    try:
+        await send_to_agent(
+            js,
+            subjects,
+            agent_id,
+            payload,
+            content_type=content_type,
+            sender=sender,
+            reply_to=inbox,
+            extra_headers=extra_headers,
+            msg_id=msg_id,
+            deadline=deadline,
+        )
+        async with asyncio.timeout(timeout):
+            return await answer
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+
+def reply_error(reply: Msg) -> str | None:
+    """What the handler failed with, if the reply says it failed."""
+    if (reply.headers or {}).get(m.STATUS) == "error":
+        return reply.data.decode(errors="replace")
+    return None
+
+
 async def publish_to_topic(
     js: JetStreamContext,
     subjects: Subjects,

@@ -12,7 +12,6 @@ import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from cortex.contracts import messages as m
 from cortex.contracts.events import EventEnvelope
 from cortex.contracts.lifecycle import AgentRef, AgentView
 from cortex.contracts.messages import ContentType
@@ -29,6 +28,8 @@ from cortex.kernel.messages import (
     encode_payload,
     publish_to_topic,
     read_message,
+    reply_error,
+    request_agent,
     send_to_agent,
 )
 
@@ -93,32 +94,22 @@ class HostAgentContext:
     ) -> Message:
         body, kind = encode_payload(payload, content_type)
         agent_id = await self.resolve(to)
-        inbox = self._nc.new_inbox()
-        answer: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
-
-        async def on_reply(msg: Msg) -> None:
-            if not answer.done():
-                answer.set_result(msg)
-
-        sub = await self._nc.subscribe(inbox, cb=on_reply)
         try:
-            await send_to_agent(
+            msg = await request_agent(
+                self._nc,
                 self._js,
                 self._subjects,
                 agent_id,
                 body,
                 content_type=kind,
                 sender=sender,
-                reply_to=inbox,
+                timeout=timeout,
             )
-            try:
-                msg = await asyncio.wait_for(answer, timeout)
-            except TimeoutError:
-                raise Timeout(f"agent {to} did not reply within {timeout:g}s") from None
-        finally:
-            await sub.unsubscribe()
-        if (msg.headers or {}).get(m.STATUS) == "error":
-            raise Internal(f"agent {to} failed: {msg.data.decode(errors='replace')}")
+        except TimeoutError:
+            raise Timeout(f"agent {to} did not reply within {timeout:g}s") from None
+        error = reply_error(msg)
+        if error is not None:
+            raise Internal(f"agent {to} failed: {error}")
         return await claimed_payload(self._js, read_message(msg, sender))
 
     # --- state (kept by the registry) --------------------------------------------------------

@@ -4,8 +4,6 @@ transforms. The runner around them handles retries, timeouts and the record of i
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,16 +12,20 @@ import httpx
 import jmespath
 import msgspec
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 
-from cortex.contracts import messages as m
 from cortex.contracts.lifecycle import AgentPage, AgentRef, AgentView, ListAgents
 from cortex.contracts.state import GetState, PatchState, PutState, StateView, StateWrite
 from cortex.contracts.subjects import Subjects
 from cortex.contracts.workflow import StepSpec
 from cortex.kernel.bus.rpc import ServiceClient
 from cortex.kernel.ids import utcnow
-from cortex.kernel.messages import claimed_payload, payload_for_api, read_message, send_to_agent
+from cortex.kernel.messages import (
+    claimed_payload,
+    payload_for_api,
+    read_message,
+    reply_error,
+    request_agent,
+)
 
 from .durations import step_timeout
 from .substitution import ReferenceError, substitute
@@ -134,35 +136,21 @@ class Tasks:
     async def _request(
         self, agent: AgentView, payload: bytes, sender: str, deadline: datetime
     ) -> Any:
-        """A request over the agent's inbox with a core NATS reply inbox, as agents request
-        each other (`cortex.host.context`); the runner's timeout bounds the wait."""
-        inbox = self._nc.new_inbox()
-        answer: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
-
-        async def on_reply(msg: Msg) -> None:
-            if not answer.done():
-                answer.set_result(msg)
-
-        sub = await self._nc.subscribe(inbox, cb=on_reply)
-        try:
-            await send_to_agent(
-                self._js,
-                self._subjects,
-                agent.id,
-                payload,
-                content_type="application/json",
-                sender=sender,
-                reply_to=inbox,
-                deadline=deadline,
-            )
-            msg = await answer
-        finally:
-            # Also when the step is cancelled or timed out: the message stays in the inbox
-            # and is still handled, but its reply has nobody left to go to.
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-        if (msg.headers or {}).get(m.STATUS) == "error":
-            raise StepError(f"agent {agent.name} failed: {msg.data.decode(errors='replace')}")
+        """A request over the agent's inbox, as agents request each other; the runner's
+        timeout bounds the wait."""
+        msg = await request_agent(
+            self._nc,
+            self._js,
+            self._subjects,
+            agent.id,
+            payload,
+            content_type="application/json",
+            sender=sender,
+            deadline=deadline,
+        )
+        error = reply_error(msg)
+        if error is not None:
+            raise StepError(f"agent {agent.name} failed: {error}")
         reply = await claimed_payload(self._js, read_message(msg, sender))
         if not reply.payload and reply.content_type == "application/octet-stream":
             return None  # the handler returned nothing

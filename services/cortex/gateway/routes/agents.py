@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from nats.aio.msg import Msg
 
-from cortex.contracts import messages as m
 from cortex.contracts.lifecycle import (
     AgentPage,
     AgentRef,
@@ -36,6 +33,8 @@ from cortex.kernel.messages import (
     confirmation,
     payload_from_api,
     read_message,
+    reply_error,
+    request_agent,
     send_to_agent,
 )
 
@@ -247,37 +246,29 @@ async def _request_reply(
     wait: float,
 ) -> SendResult:
     nc = gw.nc
-    inbox = nc.new_inbox()
-    answer: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
-
-    async def on_reply(msg: Msg) -> None:
-        if not answer.done():
-            answer.set_result(msg)
-
-    sub = await nc.subscribe(inbox, cb=on_reply)
+    msg_id = new_id()
     try:
-        msg_id = await send_to_agent(
+        msg = await request_agent(
+            nc,
             nc.jetstream(),
             gw.subjects,
             agent.id,
             payload,
             content_type=data.content_type,
             sender=sender,
-            reply_to=inbox,
+            timeout=wait,
+            msg_id=msg_id,
             extra_headers=data.headers,
         )
-        try:
-            msg = await asyncio.wait_for(answer, wait)
-        except TimeoutError:
-            raise Timeout(
-                f"agent {agent.name} did not reply within {wait:g}s; the message {msg_id} "
-                "stays in its inbox and will still be delivered",
-                details={"message_id": msg_id, "agent_status": agent.status},
-            ) from None
-    finally:
-        await sub.unsubscribe()
-    if (msg.headers or {}).get(m.STATUS) == "error":
-        return SendResult(id=msg_id, status="error", error=msg.data.decode(errors="replace"))
+    except TimeoutError:
+        raise Timeout(
+            f"agent {agent.name} did not reply within {wait:g}s; the message {msg_id} "
+            "stays in its inbox and will still be delivered",
+            details={"message_id": msg_id, "agent_status": agent.status},
+        ) from None
+    error = reply_error(msg)
+    if error is not None:
+        return SendResult(id=msg_id, status="error", error=error)
     reply = await claimed_payload(nc.jetstream(), read_message(msg, sender))
     return SendResult(id=msg_id, status="replied", reply=reply.to_view())
 
