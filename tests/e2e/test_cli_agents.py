@@ -6,18 +6,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.polling import until
 from tests.support.stack import ADMIN_TOKEN, CORTEX, Stack
 
 pytestmark = pytest.mark.e2e
-
-DEADLINE = 30.0
 
 
 def cortex_env(stack: Stack) -> dict[str, str]:
@@ -63,18 +60,6 @@ def names(stack: Stack, *args: str) -> set[str]:
     return {a["name"] for a in data(stack, "agents", "list", *args)["items"]}
 
 
-def eventually(check: Callable[[], tuple[bool, Any]], what: str) -> Any:
-    """Polls `check` (done, what was seen) until done; fails with the last thing seen."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        done, seen = check()
-        if done:
-            return seen
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not within {DEADLINE:g}s; last seen: {seen}")
-        time.sleep(0.5)
-
-
 def healthy(agent: dict[str, Any]) -> int:
     return sum(1 for i in agent["instances"] if i["health"] == "healthy")
 
@@ -88,7 +73,7 @@ def deployed(stack: Stack, name: str, template: str, replicas: int) -> dict[str,
         agent = data(stack, "agents", "get", name)
         return agent["status"] == "running" and healthy(agent) == replicas, agent
 
-    agent: dict[str, Any] = eventually(check, f"{name} running with {replicas} healthy instances")
+    agent: dict[str, Any] = until(check, f"{name} running with {replicas} healthy instances")
     return agent
 
 
@@ -371,7 +356,7 @@ def test_scale_dry_run_then_scale(stack: Stack) -> None:
         agent = data(stack, "agents", "get", "scaler")
         return agent["replicas"] == 3 and healthy(agent) == 3, agent
 
-    eventually(three, "scaler at 3 healthy replicas")
+    until(three, "scaler at 3 healthy replicas")
     down = data(stack, "agents", "scale", "scaler", "1")
     assert (down["add"], down["remove"]) == (0, 2)
 

@@ -8,19 +8,18 @@ import os
 import re
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.polling import until
 from tests.support.stack import ADMIN_TOKEN, CORTEX, FAST_HEALTH, Stack
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-DEADLINE = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -78,18 +77,6 @@ def row(table: str, first: str) -> list[str]:
     raise AssertionError(f"no row {first!r} in:\n{table}")
 
 
-def eventually(check: Callable[[], tuple[bool, Any]], what: str) -> Any:
-    """Polls `check` (done, what was seen) until done; fails with the last thing seen."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        done, seen = check()
-        if done:
-            return seen
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not within {DEADLINE:g}s; last seen: {seen}")
-        time.sleep(0.5)
-
-
 def running(stack: Stack, name: str, *create: str) -> dict[str, Any]:
     ok(stack, "agents", "create", name, *create, "--deploy")
 
@@ -97,7 +84,7 @@ def running(stack: Stack, name: str, *create: str) -> dict[str, Any]:
         view = data(stack, "agents", "get", name)
         return view["status"] == "running" and view["ready_replicas"] == view["replicas"], view
 
-    return dict(eventually(up, f"{name} running"))
+    return dict(until(up, f"{name} running"))
 
 
 def test_send_confirm_prints_acked(stack: Stack) -> None:
@@ -107,7 +94,7 @@ def test_send_confirm_prints_acked(stack: Stack) -> None:
     assert ok(stack, "agents", "send", "m-echo", "plain", "--confirm", "10") == "acked\n"
     # Without --confirm or --wait: the id; then the message's status by that id.
     msg_id = ok(stack, "send", "m-echo", "hello").strip()
-    record = eventually(
+    record = until(
         lambda: ((r := data(stack, "messages", "get", msg_id))["status"] == "acked", r),
         "the message acked",
     )
@@ -136,7 +123,7 @@ def test_a_published_message_reaches_a_subscriber_and_shows_in_its_history(stack
         copies = [m for m in items if m.get("origin_id") == topic_msg]
         return bool(copies) and copies[0]["status"] == "acked", items
 
-    (copy,) = [m for m in eventually(copied, "the copy handled") if m.get("origin_id") == topic_msg]
+    (copy,) = [m for m in until(copied, "the copy handled") if m.get("origin_id") == topic_msg]
     assert (copy["kind"], copy["topic"], copy["to"]) == ("copy", "news", agent["id"])
     cells = row(ok(stack, "messages", "m-reader"), copy["id"])
     assert cells[1:6] == ["copy", "api:admin", "topic:news", "acked", "1"]
@@ -179,7 +166,7 @@ def test_dead_letters_are_listed_shown_purged_and_replayed(stack: Stack, tmp_pat
         page = data(stack, "dlq", "list", "--agent", "m-flaky")
         return {d["id"] for d in page["items"]} == {first, second}, page
 
-    eventually(both_dead, "both messages dead-lettered")
+    until(both_dead, "both messages dead-lettered")
     table = ok(stack, "dlq", "list", "--agent", "m-flaky")
     assert row(table, first)[1:4] == ["m-flaky", "api:admin", "2"]
     assert "RuntimeError: upstream API rejected the request" in table
@@ -208,13 +195,13 @@ def test_dead_letters_are_listed_shown_purged_and_replayed(stack: Stack, tmp_pat
         ]
         return view["status"] == "running" and len(fresh) == len(view["instances"]) == 1, view
 
-    eventually(replaced, "replicas with the new config")
+    until(replaced, "replicas with the new config")
     replay = cortex(stack, "dlq", "replay", first)
     assert replay.returncode == 0, replay.stderr
     new_id = replay.stdout.strip()
     assert new_id == f"{first}-r1"
     assert f"cortex messages get {new_id}" in replay.stderr
-    eventually(
+    until(
         lambda: ((r := data(stack, "messages", "get", new_id))["status"] == "acked", r),
         "the replayed message handled",
     )
@@ -247,7 +234,7 @@ def test_the_outside_publisher_of_docs_messaging_md_works(stack: Stack, tmp_path
         mine = [m for m in items if m["from"] == "my-script"]
         return len(mine) == 3 and all(m["status"] == "acked" for m in mine), items
 
-    items = eventually(all_in, "the snippet's three messages handled")
+    items = until(all_in, "the snippet's three messages handled")
     kinds = sorted(m["kind"] for m in items if m["from"] == "my-script")
     assert kinds == ["copy", "direct", "direct"]
     assert sent.split()[1] in {m["id"] for m in items}

@@ -6,18 +6,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.polling import until
 from tests.support.stack import ADMIN_TOKEN, CORTEX, Stack
 
 pytestmark = pytest.mark.e2e
-
-DEADLINE = 30.0
 
 
 def cortex(stack: Stack, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -62,18 +59,6 @@ def row(table: str, first: str) -> list[str]:
         if cells and cells[0] == first:
             return cells
     raise AssertionError(f"no row {first!r} in:\n{table}")
-
-
-def eventually(check: Callable[[], tuple[bool, Any]], what: str) -> Any:
-    """Polls `check` (done, what was seen) until done; fails with the last thing seen."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        done, seen = check()
-        if done:
-            return seen
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not within {DEADLINE:g}s; last seen: {seen}")
-        time.sleep(0.5)
 
 
 # --- state -------------------------------------------------------------------------------
@@ -197,7 +182,7 @@ def test_pools_create_list_get_and_delete(stack: Stack) -> None:
         done = cortex(stack, "pools", "delete", "research")
         return done.returncode == 0, (done.stdout, done.stderr)
 
-    out, _ = eventually(deleted, "the emptied pool deleted")
+    out, _ = until(deleted, "the emptied pool deleted")
     assert out == "deleted pool research\n"
     assert fails(stack, "pools", "get", "research").startswith("error: 404")
     assert "research" not in {p["name"] for p in data(stack, "pools", "list")}
@@ -216,7 +201,7 @@ def test_discover_lists_the_endpoints_and_picks_one(stack: Stack) -> None:
         healthy = {i["id"] for i in agent["instances"] if i["health"] == "healthy"}
         return len(healthy) == 2, healthy
 
-    instances: set[str] = eventually(two_healthy, "finder with 2 healthy instances")
+    instances: set[str] = until(two_healthy, "finder with 2 healthy instances")
 
     found = data(stack, "discover", "finder")
     assert found["name"] == "finder"

@@ -8,14 +8,14 @@ import os
 import re
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.support.polling import until
 from tests.support.ports import free_port
 from tests.support.stack import ADMIN_TOKEN, CORTEX, FAST_HEALTH, Stack
 
@@ -103,23 +103,12 @@ def row(table: str, first: str) -> list[str]:
     raise AssertionError(f"no row {first!r} in:\n{table}")
 
 
-def eventually(check: Callable[[], tuple[bool, Any]], what: str) -> Any:
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        done, seen = check()
-        if done:
-            return seen
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not within {DEADLINE:g}s; last seen: {seen}")
-        time.sleep(0.3)
-
-
 def finished(stack: Stack, execution_id: str) -> dict[str, Any]:
     def check() -> tuple[bool, Any]:
         view = data(stack, "executions", "get", execution_id)
         return view["status"] != "running", view
 
-    return dict(eventually(check, f"execution {execution_id} finished"))
+    return dict(until(check, f"execution {execution_id} finished"))
 
 
 def template_file(tmp: Path, spec: dict[str, Any], suffix: str = ".yaml") -> str:
@@ -132,7 +121,7 @@ def template_file(tmp: Path, spec: dict[str, Any], suffix: str = ".yaml") -> str
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = Stack(tmp_path_factory.mktemp("cli-workflows"), **FAST_HEALTH).start()
     ok(running, "agents", "create", "cli-echo", "--template", "echo", "--deploy")
-    eventually(
+    until(
         lambda: (
             (a := data(running, "agents", "get", "cli-echo"))["status"] == "running",
             a["status"],
@@ -387,7 +376,7 @@ def test_cancel_ends_a_running_execution_and_its_follower(
         text=True,
     )
     try:
-        eventually(
+        until(
             lambda: (
                 (s := data(stack, "executions", "get", execution_id)["steps"][0]["status"])
                 == "running",

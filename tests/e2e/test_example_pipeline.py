@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.polling import until
 from tests.support.stack import ADMIN_TOKEN, CORTEX, FAST_HEALTH, Stack
 
 pytestmark = pytest.mark.e2e
@@ -42,16 +42,6 @@ def cortex(stack: Stack, *args: str) -> str:
     return done.stdout
 
 
-def eventually(check: Callable[[], tuple[bool, Any]], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        done, seen = check()
-        if done:
-            return seen
-        assert time.monotonic() < deadline, f"{what} not within {timeout:g}s; last seen: {seen}"
-        time.sleep(0.3)
-
-
 def test_the_documented_pipeline_walkthrough(pipeline_stack: Stack) -> None:
     stack = pipeline_stack
     for kind in ("dispatcher", "worker", "aggregator"):
@@ -64,7 +54,7 @@ def test_the_documented_pipeline_walkthrough(pipeline_stack: Stack) -> None:
         ready = {a["name"]: (a["status"], a["ready_replicas"], a["replicas"]) for a in agents}
         return all(s == "running" and r == w for s, r, w in ready.values()), ready
 
-    ready = eventually(all_running, "the three agents running")
+    ready = until(all_running, "the three agents running")
     assert ready["worker"] == ("running", 3, 3)
     subscriptions = json.loads(cortex(stack, "subscriptions", "worker", "--json"))
     assert [(s["topic"], s["source"]) for s in subscriptions] == [("work", "template")]
@@ -77,7 +67,7 @@ def test_the_documented_pipeline_walkthrough(pipeline_stack: Stack) -> None:
         result = json.loads(cortex(stack, "send", "aggregator", query, "--wait", "5"))
         return result["complete"], result
 
-    result = eventually(combined, "the job complete")
+    result = until(combined, "the job complete")
     counts = [len(text.split()) for text in TEXTS]
     assert result["counts"] == counts
     assert result["words"] == sum(counts)
@@ -104,7 +94,7 @@ def test_the_documented_pipeline_walkthrough(pipeline_stack: Stack) -> None:
         items = json.loads(cortex(stack, "dlq", "list", "--agent", "worker", "--json"))["items"]
         return len(items) == 1, items
 
-    (letter,) = eventually(dead, "the bad part dead-lettered")
+    (letter,) = until(dead, "the bad part dead-lettered")
     assert letter["last_error"] == "KeyError: 'text'"
     assert letter["deliveries"] == 5
     assert '"oops": 1' in cortex(stack, "dlq", "show", letter["id"])

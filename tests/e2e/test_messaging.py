@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.polling import eventually
 from tests.support.stack import FAST_HEALTH, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -29,20 +30,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ).start()
     yield stack
     stack.stop()
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except (httpx.HTTPError, AssertionError, KeyError, TypeError) as exc:
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not reached within {timeout}s; last: {last!r}")
 
 
 def template(api: httpx.Client, name: str, handler: str, **extra: Any) -> None:

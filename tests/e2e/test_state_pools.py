@@ -6,13 +6,13 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.polling import eventually
 from tests.support.stack import ADMIN_TOKEN, FAST_HEALTH, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -27,20 +27,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ).start()
     yield stack
     stack.stop()
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except (httpx.HTTPError, AssertionError, KeyError, TypeError) as exc:
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not reached within {timeout}s; last: {last!r}")
 
 
 def status(api: httpx.Client, ref: str) -> str:

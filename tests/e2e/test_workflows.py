@@ -7,9 +7,8 @@ import json
 import os
 import signal
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.polling import eventually
 from tests.support.ports import free_port
 from tests.support.stack import ADMIN_TOKEN, FAST_HEALTH, Stack
 
@@ -110,20 +110,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
     yield stack
     stack.stop()
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except (httpx.HTTPError, AssertionError, KeyError, TypeError) as exc:
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not reached within {timeout}s; last: {last!r}")
 
 
 def run(

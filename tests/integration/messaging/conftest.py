@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 import msgspec
 import nats
@@ -27,24 +27,6 @@ from cortex.kernel.settings import Settings
 from cortex.messaging.service import build
 
 T = TypeVar("T")
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], timeout: float = 5.0
-) -> T:
-    """Poll until `check` holds; NotFound counts as "not yet"."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = await probe()
-            if check(last):
-                return last  # type: ignore[no-any-return]
-        except NotFound as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last: {last!r}")
-        await asyncio.sleep(0.02)
 
 
 async def started(runtime: ServiceRuntime, client: ServiceClient) -> ServiceRuntime:

@@ -15,7 +15,8 @@ from cortex.kernel.bus.rpc import ServiceClient
 from cortex.kernel.errors import NotFound
 from cortex.kernel.messages import send_to_agent
 from cortex.kernel.service import ServiceRuntime
-from tests.integration.messaging.conftest import Host, eventually, stored
+from tests.integration.messaging.conftest import Host, stored
+from tests.support.polling import settled
 
 
 async def dead_message(
@@ -60,7 +61,7 @@ async def test_list_and_get_dead_letters(
     second = await dead_message(js, subjects, host, "a2", b"plain", last_error=None)
     third = await dead_message(js, subjects, host, "a1", {"n": 3})
 
-    page = await eventually(lambda: dlq_list(client), lambda p: p.total == 3)
+    page = await settled(lambda: dlq_list(client), lambda p: p.total == 3)
     assert [d.id for d in page.items] == [first, second, third]
     listed = page.items[0]
     assert (listed.agent_id, listed.from_, listed.deliveries, listed.last_error) == (
@@ -105,7 +106,7 @@ async def test_a_replay_lands_in_the_inbox_and_the_dead_letter_is_gone(
     host: Host,
 ) -> None:
     dead_id = await dead_message(js, subjects, host, "a1", {"n": 1})
-    await eventually(lambda: dlq_list(client), lambda p: p.total == 1)
+    await settled(lambda: dlq_list(client), lambda p: p.total == 1)
     seq = (await js.get_last_msg(subjects.dead_letter_stream, subjects.dead_letter("a1"))).seq
 
     replayed = await client.call("messaging", "dlq.replay", {"id": dead_id}, Replayed)
@@ -133,7 +134,7 @@ async def test_a_replay_lands_in_the_inbox_and_the_dead_letter_is_gone(
     with pytest.raises(NotFound):
         await client.call("messaging", "dlq.replay", {"id": dead_id}, Replayed)
 
-    record = await eventually(
+    record = await settled(
         lambda: client.call("messaging", "message.get", {"id": replayed.id}, MessageRecord),
         lambda r: True,
     )
@@ -149,7 +150,7 @@ async def test_delete_a_dead_letter(
 ) -> None:
     keep = await dead_message(js, subjects, host, "a1", {"n": 1})
     drop = await dead_message(js, subjects, host, "a1", {"n": 2})
-    await eventually(lambda: dlq_list(client), lambda p: p.total == 2)
+    await settled(lambda: dlq_list(client), lambda p: p.total == 2)
 
     deleted = await client.call("messaging", "dlq.delete", {"id": drop}, DeadLetter)
     assert deleted.id == drop

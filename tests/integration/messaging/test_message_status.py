@@ -18,7 +18,8 @@ from cortex.kernel.messages import message_headers, send_to_agent
 from cortex.kernel.service import ServiceRuntime
 from cortex.kernel.settings import Settings
 from cortex.messaging.service import build
-from tests.integration.messaging.conftest import Host, eventually, started, stored
+from tests.integration.messaging.conftest import Host, started, stored
+from tests.support.polling import settled
 
 
 def get(client: ServiceClient, msg_id: str) -> Callable[[], Awaitable[MessageRecord]]:
@@ -51,7 +52,7 @@ async def test_a_message_goes_accepted_delivered_acked_and_failures_keep_their_e
     host: Host,
 ) -> None:
     msg_id = await send(js, subjects, "b1", "hello", "a1")
-    record = await eventually(get(client, msg_id), lambda r: True)
+    record = await settled(get(client, msg_id), lambda r: True)
     assert (record.kind, record.from_, record.to, record.status) == (
         "direct",
         "a1",
@@ -61,24 +62,24 @@ async def test_a_message_goes_accepted_delivered_acked_and_failures_keep_their_e
     assert (record.content_type, record.size, record.deliveries) == ("text/plain", 5, 0)
 
     await host.report("b1", msg_id, "delivered", 1)
-    delivered = await eventually(get(client, msg_id), lambda r: r.status == "delivered")
+    delivered = await settled(get(client, msg_id), lambda r: r.status == "delivered")
     assert delivered.deliveries == 1
     assert delivered.delivered_at is not None
 
     await host.report("b1", msg_id, "failed", 1, "KeyError: 'x'")
     await host.report("b1", msg_id, "delivered", 2)
-    failed = await eventually(get(client, msg_id), lambda r: r.deliveries == 2)
+    failed = await settled(get(client, msg_id), lambda r: r.deliveries == 2)
     assert (failed.status, failed.last_error) == ("delivered", "KeyError: 'x'")
 
     await host.report("b1", msg_id, "acked", 2)
-    acked = await eventually(get(client, msg_id), lambda r: r.status == "acked")
+    acked = await settled(get(client, msg_id), lambda r: r.status == "acked")
     assert acked.acked_at is not None
     assert acked.deliveries == 2
     # a late report of an earlier delivery does not move it back
     await host.report("b1", msg_id, "delivered", 1)
     other = await send(js, subjects, "b1", "later", "a1")
     await host.report("b1", other, "delivered", 1)  # read after the late one: status is ordered
-    await eventually(get(client, other), lambda r: r.status == "delivered")
+    await settled(get(client, other), lambda r: r.status == "delivered")
     assert (await get(client, msg_id)()).status == "acked"
 
 
@@ -88,9 +89,7 @@ async def test_an_agents_messages_newest_first_in_and_out_paged(
     to_a = [await send(js, subjects, "a", f"in{n}", "x") for n in range(3)]
     from_a = [await send(js, subjects, "y", f"out{n}", "a") for n in range(2)]
     await send(js, subjects, "y", "unrelated", "x")
-    both = await eventually(
-        lambda: page(client, "a", direction="both"), lambda p: len(p.items) == 5
-    )
+    both = await settled(lambda: page(client, "a", direction="both"), lambda p: len(p.items) == 5)
     assert [r.id for r in both.items] == [*reversed(from_a), *reversed(to_a)]
     assert [r.id for r in (await page(client, "a")).items] == list(reversed(to_a))
     assert [r.id for r in (await page(client, "a", direction="out")).items] == list(
@@ -133,10 +132,10 @@ async def test_a_restart_rebuilds_the_same_records(
         await js.publish(subjects.topic("news"), b"{}", headers={**topic_headers, m.TOPIC: "news"})
         inbox = await stored(js, subjects.messages_stream, subjects.stored_inbox("b"))
         await host.dead_letter("b", inbox[2], reason="gave up", last_error="boom")
-        await eventually(get(client, ids[0]), lambda r: r.status == "acked")
-        await eventually(get(client, ids[1]), lambda r: r.last_error == "boom")
-        await eventually(get(client, ids[2]), lambda r: r.status == "dead_lettered")
-        await eventually(get(client, "t1"), lambda r: r.copies == 1)
+        await settled(get(client, ids[0]), lambda r: r.status == "acked")
+        await settled(get(client, ids[1]), lambda r: r.last_error == "boom")
+        await settled(get(client, ids[2]), lambda r: r.status == "dead_lettered")
+        await settled(get(client, "t1"), lambda r: r.copies == 1)
         before = [await get(client, i)() for i in [*ids, "t1", "t1_b"]]
         pages = [await page(client, agent, direction="both") for agent in ("a", "b")]
         dead = await client.call("messaging", "dlq.list", {}, DeadLetterPage)
@@ -165,7 +164,7 @@ async def test_a_small_bound_keeps_the_newest(
     try:
         assert [r.id for r in (await page(client, "b")).items] == list(reversed(ids[2:]))
         newer = await send(js, subjects, "b", "m5", "a")
-        latest = await eventually(lambda: page(client, "b"), lambda p: p.items[0].id == newer)
+        latest = await settled(lambda: page(client, "b"), lambda p: p.items[0].id == newer)
         assert [r.id for r in latest.items] == [newer, ids[4], ids[3]]
     finally:
         await runtime.stop()

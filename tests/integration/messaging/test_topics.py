@@ -21,7 +21,8 @@ from cortex.kernel.service import ServiceRuntime
 from cortex.kernel.settings import Settings
 from cortex.messaging.fanout import DURABLE
 from cortex.messaging.service import build
-from tests.integration.messaging.conftest import eventually, started, stored
+from tests.integration.messaging.conftest import started, stored
+from tests.support.polling import settled
 
 
 async def subscribe(client: ServiceClient, agent_id: str, topic: str) -> SubscriptionView:
@@ -125,12 +126,12 @@ async def test_template_topics_on_creation_and_nothing_left_after_a_purge(
         topics=["alerts", "alerts.high", "not a topic"],
     )
     await publish_event(js, subjects, "a9", created)
-    listed = await eventually(lambda: subscriptions(client, agent_id="a9"), lambda s: len(s) == 2)
+    listed = await settled(lambda: subscriptions(client, agent_id="a9"), lambda s: len(s) == 2)
     assert pairs(listed) == [("a9", "alerts", "template"), ("a9", "alerts.high", "template")]
     await subscribe(client, "a9", "extra")
 
     await publish_event(js, subjects, "a9", AgentPurged())
-    await eventually(lambda: subscriptions(client, agent_id="a9"), lambda s: s == [])
+    await settled(lambda: subscriptions(client, agent_id="a9"), lambda s: s == [])
     assert await client.call("messaging", "topic.list", {}, list[TopicView]) == []
 
 
@@ -146,7 +147,7 @@ async def test_a_topic_message_is_copied_once_into_each_subscribers_inbox(
         await publish_topic(js, subjects, "news", b'{"headline": "hi"}', "t1")
         await publish_topic(js, subjects, "sports", b"{}", "t2")  # nobody subscribed
 
-        topic = await eventually(
+        topic = await settled(
             lambda: client.call("messaging", "message.get", {"id": "t1"}, MessageRecord),
             lambda r: r.copies == 2,
         )
@@ -188,7 +189,7 @@ async def test_a_topic_message_is_copied_once_into_each_subscribers_inbox(
     await js.delete_consumer(subjects.messages_stream, DURABLE)
     runtime = await started(build(settings), client)
     try:
-        await eventually(
+        await settled(
             lambda: js.consumer_info(subjects.messages_stream, DURABLE),
             lambda c: c.num_pending == 0 and c.num_ack_pending == 0 and c.delivered.stream_seq > 0,
         )

@@ -24,10 +24,10 @@ from cortex.registry.service import build
 from tests.integration.registry.test_registry_service import (
     INTERVAL,
     AgentHost,
-    eventually,
     report,
     started,
 )
+from tests.support.polling import settled
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ async def greeter(
     h2.replicas = [replica("i2", inflight=1), replica("i4", state="failed", last_error="boom")]
     h1.start()
     h2.start()
-    await eventually(
+    await settled(
         lambda: resolve(client, agent.id),
         lambda d: [e.instance_id for e in d.endpoints] == ["i1", "i2", "i3"],
     )
@@ -152,7 +152,7 @@ async def test_round_robin_cycles_and_least_loaded_takes_the_fewest_in_flight(
         report("i1", agent=agent.id, agent_name=agent.name, inflight=0),
         report("i3", agent=agent.id, agent_name=agent.name, inflight=1),
     ]
-    moved = await eventually(
+    moved = await settled(
         lambda: resolve(client, agent.id, "least_loaded"),
         lambda d: d.picked is not None and d.picked.instance_id == "i1",
     )

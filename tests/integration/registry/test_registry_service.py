@@ -32,6 +32,7 @@ from cortex.kernel.settings import Settings
 from cortex.kernel.store import open_store
 from cortex.kernel.waiting import cancel_and_wait
 from cortex.registry.service import build
+from tests.support.polling import settled
 
 T = TypeVar("T")
 
@@ -109,24 +110,6 @@ class AgentHost:
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], timeout: float = 5.0
-) -> T:
-    """Poll until `check` holds; NotFound counts as "not yet"."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = await probe()
-            if check(last):
-                return last  # type: ignore[no-any-return]
-        except NotFound as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last: {last!r}")
-        await asyncio.sleep(0.02)
 
 
 async def gone_for_good(probe: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> None:
@@ -226,7 +209,7 @@ async def test_a_heartbeat_registers_the_host_and_its_instances_healthy(
     h2 = hosts("h0")
     h2.start()
 
-    host = await eventually(host_get(client, "h1"), lambda h: h.replicas == 2)
+    host = await settled(host_get(client, "h1"), lambda h: h.replicas == 2)
     assert host.health == "healthy"
     assert (host.hostname, host.pid, host.capacity) == ("h1.example", 4242, 5000)
     assert (host.cpu_percent, host.rss_bytes) == (12.5, 50_000_000)
@@ -238,7 +221,7 @@ async def test_a_heartbeat_registers_the_host_and_its_instances_healthy(
     assert (i1.health, i1.state, i1.handled, i1.inflight) == ("healthy", "running", 7, 2)
     assert i1.last_seen is not None
 
-    listed = await eventually(
+    listed = await settled(
         lambda: client.call("registry", "host.list", {}, list[HostView]), lambda h: len(h) == 2
     )
     assert [h.id for h in listed] == ["h0", "h1"]
@@ -257,7 +240,7 @@ async def test_a_silent_host_and_its_instances_go_unhealthy_then_gone_then_dereg
         h1 = hosts("h1")
         h1.replicas = [report("i1"), report("i2")]
         await h1.beat()
-        await eventually(host_get(client, "h1"), lambda h: h.replicas == 2)
+        await settled(host_get(client, "h1"), lambda h: h.replicas == 2)
 
         host_healths: list[str] = []
         instance_healths: list[str] = []
@@ -273,7 +256,7 @@ async def test_a_silent_host_and_its_instances_go_unhealthy_then_gone_then_dereg
                 return False
             return True
 
-        await eventually(watch, bool)
+        await settled(watch, bool)
         assert host_healths == ["healthy", "unhealthy", "gone"]
         assert instance_healths == ["healthy", "unhealthy", "gone"]
         assert (await list_instances(client, host="h1")).items == []
@@ -292,7 +275,7 @@ async def test_a_silent_host_and_its_instances_go_unhealthy_then_gone_then_dereg
         # A gone host is forgotten after a while; when it beats again it is simply new.
         await gone_for_good(host_get(client, "h1"))
         await h1.beat()
-        back = await eventually(host_get(client, "h1"), lambda h: h.replicas == 2)
+        back = await settled(host_get(client, "h1"), lambda h: h.replicas == 2)
         assert back.health == "healthy"
     finally:
         await runtime.stop()
@@ -304,13 +287,13 @@ async def test_a_failed_replica_is_unhealthy_with_its_error_until_it_recovers(
     h1 = hosts()
     h1.replicas = [report("i1"), report("i2", state="failed", last_error="KeyError: 'x'")]
     h1.start()
-    failed = await eventually(instance_get(client, "i2"), lambda i: i.health == "unhealthy")
+    failed = await settled(instance_get(client, "i2"), lambda i: i.health == "unhealthy")
     assert (failed.state, failed.last_error) == ("failed", "KeyError: 'x'")
     assert (await instance_get(client, "i1")()).health == "healthy"
     assert (await host_get(client, "h1")()).health == "healthy"
 
     h1.replicas = [report("i1"), report("i2", failures=1)]
-    healed = await eventually(instance_get(client, "i2"), lambda i: i.health == "healthy")
+    healed = await settled(instance_get(client, "i2"), lambda i: i.health == "healthy")
     assert (healed.state, healed.failures) == ("running", 1)
 
 
@@ -320,7 +303,7 @@ async def test_stopped_replicas_are_deregistered(
     h1 = hosts()
     h1.replicas = [report("i1"), report("i2")]
     h1.start()
-    await eventually(host_get(client, "h1"), lambda h: h.replicas == 2)
+    await settled(host_get(client, "h1"), lambda h: h.replicas == 2)
     h1.replicas = [report("i2")]
     h1.stopped = ["i1"]
     await gone_for_good(instance_get(client, "i1"))
@@ -334,13 +317,13 @@ async def test_a_new_boot_deregisters_the_instances_of_the_earlier_one(
     h1 = hosts(boot_id="boot-1")
     h1.replicas = [report("i1"), report("i2")]
     await h1.beat()
-    await eventually(host_get(client, "h1"), lambda h: h.replicas == 2)
+    await settled(host_get(client, "h1"), lambda h: h.replicas == 2)
 
     h1.boot_id = "boot-2"
     h1.started_at = BOOTED + timedelta(minutes=5)
     h1.replicas = [report("i3")]
     await h1.beat()
-    host = await eventually(host_get(client, "h1"), lambda h: h.replicas == 1)
+    host = await settled(host_get(client, "h1"), lambda h: h.replicas == 1)
     assert ids((await list_instances(client, host="h1")).items) == ["i3"]
     assert host.health == "healthy"
     for old in ("i1", "i2"):
@@ -358,14 +341,12 @@ async def test_instance_list_filters_and_pages(
     h2.replicas = [report("i09"), report("i10", state="failed", last_error="boom")]
     h1.start()
     h2.start()
-    await eventually(
-        lambda: list_instances(client), lambda p: len(p.items) == 10 and p.next is None
-    )
+    await settled(lambda: list_instances(client), lambda p: len(p.items) == 10 and p.next is None)
 
     assert ids((await list_instances(client, agent="a2")).items) == ["i06", "i07", "i08"]
     assert ids((await list_instances(client, host="h2")).items) == ["i09", "i10"]
     assert ids((await list_instances(client, agent="a1", host="h2")).items) == ["i09", "i10"]
-    unhealthy = await eventually(
+    unhealthy = await settled(
         lambda: list_instances(client, status="unhealthy"), lambda p: len(p.items) == 1
     )
     assert ids(unhealthy.items) == ["i10"]
@@ -401,7 +382,7 @@ async def test_a_beat_in_three_chunks_registers_all_3000_replicas_one_append_per
     h1 = hosts()
     h1.replicas = [report(f"i{n:04}", agent=f"a{n % 7}") for n in range(3000)]
     await h1.beat()
-    host = await eventually(host_get(client, "h1"), lambda h: h.replicas == 3000, timeout=15)
+    host = await settled(host_get(client, "h1"), lambda h: h.replicas == 3000, timeout=15)
     assert host.health == "healthy"
     page = await list_instances(client, limit=5000)
     assert len(page.items) == 3000
@@ -422,7 +403,7 @@ async def test_a_beat_in_three_chunks_registers_all_3000_replicas_one_append_per
         async def handled() -> float:
             return sample("cortex_registry_heartbeats_total")
 
-        await eventually(handled, lambda n: n >= received + 3)
+        await settled(handled, lambda n: n >= received + 3)
         assert len(await store.read("host-h1")) == len(events)
     finally:
         await store.close()
@@ -436,7 +417,7 @@ async def test_a_restarted_registry_keeps_its_fleet_and_does_not_declare_it_dead
     h1.replicas = [report("i1"), report("i2", state="failed", last_error="boom")]
     h1.start()
     try:
-        await eventually(instance_get(client, "i2"), lambda i: i.health == "unhealthy")
+        await settled(instance_get(client, "i2"), lambda i: i.health == "unhealthy")
     finally:
         await h1.silence()
         await first.stop()
@@ -452,7 +433,7 @@ async def test_a_restarted_registry_keeps_its_fleet_and_does_not_declare_it_dead
         assert i1.last_seen is not None
         assert (await instance_get(client, "i2")()).health == "unhealthy"
         # The clock runs from the restart: silence still counts.
-        await eventually(host_get(client, "h1"), lambda h: h.health == "unhealthy")
+        await settled(host_get(client, "h1"), lambda h: h.health == "unhealthy")
     finally:
         await second.stop()
 
@@ -463,14 +444,14 @@ async def test_registry_metrics_are_on_the_admin_port(
     h1 = hosts()
     h1.replicas = [report("i1")]
     h1.start()
-    await eventually(host_get(client, "h1"), lambda h: h.replicas == 1)
+    await settled(host_get(client, "h1"), lambda h: h.replicas == 1)
 
     async def scrape() -> str:
         async with httpx.AsyncClient(base_url=registry.admin_url or "") as http:
             return (await http.get("/metrics")).text
 
     # The gauges are counted at every tick of the health clock.
-    text = await eventually(
+    text = await settled(
         scrape,
         lambda t: (
             'cortex_registry_instances{health="healthy"} 1.0' in t

@@ -36,7 +36,8 @@ from cortex.kernel.settings import Settings
 from cortex.kernel.store import open_store
 from cortex.registry.service import build
 from tests.integration.registry.state_writers import write_values
-from tests.integration.registry.test_registry_service import eventually, sample, started
+from tests.integration.registry.test_registry_service import sample, started
+from tests.support.polling import settled
 
 AGENT = "0198a1b2-agent-one"
 
@@ -136,7 +137,7 @@ async def test_put_get_patch_and_history(
     assert [v.version for v in await history(client)] == [2, 1]
     assert (writes("applied") - applied, writes("superseded") - superseded) == (2, 1)
 
-    await eventually(lambda: asyncio.sleep(0, watcher.seen), lambda s: len(s) == 2)
+    await settled(lambda: asyncio.sleep(0, watcher.seen), lambda s: len(s) == 2)
     assert watcher.seen == [first.state, patched.state]
 
     for n in range(HISTORY + 3):
@@ -243,7 +244,7 @@ async def test_unconditional_writers_in_three_processes_converge_everywhere(
 
         final = await get(client, agent_id)
         assert (final.value, final.written_at, final.writer) == (value, written_at, writer)
-        heard = await eventually(
+        heard = await settled(
             lambda: asyncio.sleep(0, watcher.seen), lambda s: bool(s) and s[-1] == final
         )
         # Applied versions only grow, and each was announced once, in order.
@@ -287,10 +288,10 @@ async def test_a_purged_agent_loses_its_state(
 
     await purge(AGENT)
     await purge("never-written")
-    gone = await eventually(lambda: get(client), lambda v: v.version == 0)
+    gone = await settled(lambda: get(client), lambda v: v.version == 0)
     assert gone == StateView(agent_id=AGENT, version=0)
     assert await history(client) == []
-    await eventually(lambda: asyncio.sleep(0, watcher.seen), bool)
+    await settled(lambda: asyncio.sleep(0, watcher.seen), bool)
     assert watcher.seen == [StateView(agent_id=AGENT, version=0)]
 
     store = await open_store(settings.effective_store, "registry")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,6 +41,7 @@ from cortex.lifecycle.service import build as build_lifecycle
 from cortex.registry.service import build as build_registry
 from cortex.workflow.service import Workflows, build_service
 from tests.integration.workflow.wf_agents import read_calls
+from tests.support.polling import settled
 
 HERE = Path(__file__).parent
 T = TypeVar("T")
@@ -53,23 +54,6 @@ WORKER = TemplateSpec(
     concurrency=8,
     health=HealthSettings(stop_grace=2.0),
 )
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], timeout: float = 10.0
-) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = await probe()
-            if check(last):
-                return last  # type: ignore[no-any-return]
-        except NotFound as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last: {last!r}")
-        await asyncio.sleep(0.05)
 
 
 async def answering(client: ServiceClient, service: str, verb: str, body: Any) -> None:
@@ -120,7 +104,7 @@ class Stack:
         config = {"dir": str(self.calls_dir)} if template == WORKER.name else {}
         cmd = CreateAgent(name=name, template=template, config=config, deploy=True, **fields)
         await self.client.call("lifecycle", "agent.create", cmd, AgentView)
-        return await eventually(
+        return await settled(
             lambda: self.client.call("lifecycle", "agent.get", AgentRef(name), AgentView),
             lambda a: a.status == "running" and a.ready_replicas == a.replicas,
         )
@@ -149,7 +133,7 @@ class Stack:
         return await self.call("execution.get", ExecutionRef(execution_id), ExecutionView)
 
     async def finished(self, execution_id: str, timeout: float = 20.0) -> ExecutionView:
-        return await eventually(
+        return await settled(
             lambda: self.get(execution_id), lambda v: v.status != "running", timeout
         )
 
@@ -197,4 +181,4 @@ def spec(name: str, steps: list[dict[str, Any]], **fields: Any) -> dict[str, Any
     return {"name": name, "steps": steps, **fields}
 
 
-__all__ = ["Stack", "WorkflowTemplateSpec", "eventually", "spec", "step"]
+__all__ = ["Stack", "WorkflowTemplateSpec", "spec", "step"]

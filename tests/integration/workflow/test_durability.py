@@ -14,7 +14,8 @@ from cortex.kernel.store import open_store
 from cortex.kernel.waiting import cancel_and_wait
 from cortex.workflow import timeline
 from cortex.workflow.domain import CODEC, execution_stream
-from tests.integration.workflow.conftest import Stack, eventually, spec, started_workflow, step
+from tests.integration.workflow.conftest import Stack, spec, started_workflow, step
+from tests.support.polling import settled
 
 T = TypeVar("T")
 
@@ -56,7 +57,7 @@ async def test_cancel_stops_the_running_step_and_only_once(stack: Stack) -> None
         )
     )
     started = await stack.execute("long")
-    await eventually(lambda: stack.get(started.id), lambda v: step(v, "wait").status == "running")
+    await settled(lambda: stack.get(started.id), lambda v: step(v, "wait").status == "running")
 
     cancelled = await stack.call("execution.cancel", ExecutionRef(started.id), ExecutionView)
 
@@ -73,7 +74,7 @@ async def test_cancel_stops_the_running_step_and_only_once(stack: Stack) -> None
     # The runner is gone at once, and wrote nothing after the cancel.
     assert stack.service is not None
     supervisor = stack.service.supervisor
-    await eventually(lambda: _value(supervisor.runners), lambda r: not r, timeout=10)
+    await settled(lambda: _value(supervisor.runners), lambda r: not r, timeout=10)
     await asyncio.sleep(0.3)
     assert (await stack.get(started.id)).version == cancelled.version
     page = await stack.call("execution.list", ListExecutions(status="cancelled"), ExecutionPage)
@@ -86,7 +87,7 @@ async def test_a_restart_in_the_middle_of_a_group_resumes_without_running_done_s
     await stack.agent("wf-worker", "wf-worker")
     await stack.register(FANOUT_SLOW)
     started = await stack.execute("slow-fanout")
-    await eventually(
+    await settled(
         lambda: stack.get(started.id),
         lambda v: (
             step(v, "a").status == "succeeded"
@@ -137,10 +138,10 @@ async def test_an_execution_runs_once_across_replicas_and_a_lapsed_lease_is_take
         one = await stack.execute("slow-fanout")
         owner, other = (first, second) if one.id in first.supervisor.runners else (second, first)
         assert one.id in owner.supervisor.runners
-        await eventually(lambda: stack.get(one.id), lambda v: step(v, "b").status == "running")
+        await settled(lambda: stack.get(one.id), lambda v: step(v, "b").status == "running")
         owner.supervisor.leases.held.clear()  # so that its runner's end releases nothing
         await cancel_and_wait(*owner.supervisor._loops, owner.supervisor.runners[one.id])
-        await eventually(lambda: _value(one.id in other.supervisor.runners), bool, timeout=5)
+        await settled(lambda: _value(one.id in other.supervisor.runners), bool, timeout=5)
         view = await stack.finished(one.id, timeout=15)
         assert view.status == "succeeded", view.error
         calls = Counter(c["body"]["step"] for c in stack.calls())
