@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -21,6 +22,9 @@ import msgspec
 from cortex.contracts.events import EventEnvelope
 from cortex.kernel.errors import Unavailable
 from cortex.kernel.store.port import ConcurrencyError, NewEvent, check_append
+
+BUSY_TIMEOUT = 30.0
+"""Seconds a write waits for another process's write to end."""
 
 T = TypeVar("T")
 
@@ -158,23 +162,42 @@ class SQLiteEventStore:
         return self._conn
 
     def _connect(self) -> None:
+        # A process that opens the file while another one switches it to WAL or creates the
+        # schema is told "database is locked" at once, without the busy timeout's wait (SQLite
+        # does not wait where waiting could deadlock): try again, as long as the timeout.
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        delay = 0.005
+        while True:
+            try:
+                self._conn = self._open()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
         )
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                conn.execute(statement)
-            conn.execute("COMMIT")
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    conn.execute(statement)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         except BaseException:
-            conn.execute("ROLLBACK")
             conn.close()
             raise
-        self._conn = conn
+        return conn
 
     def _append(
         self, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
