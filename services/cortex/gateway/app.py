@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 
+from cortex.contracts.generate import normalize_descriptions
 from cortex.gateway.auth import make_guard
 from cortex.gateway.problems import EXCEPTION_HANDLERS
 from cortex.gateway.routes import (
@@ -72,7 +73,9 @@ def openapi_document() -> dict[str, Any]:
         logging_config=None,
     )
     # Defaults of nested Structs (HealthSettings(), ...) stay objects in Litestar's schema.
-    return dict(msgspec.to_builtins(app.openapi_schema.to_schema()))
+    # Descriptions in one normal form, as in the JSON Schemas: the text must not depend on the
+    # Litestar, msgspec or Python version that rendered it.
+    return dict(normalize_descriptions(msgspec.to_builtins(app.openapi_schema.to_schema())))
 
 
 @get("/api/v1/openapi.json", include_in_schema=False)
