@@ -13,7 +13,7 @@ from cortex.kernel.logging import configure_logging
 from cortex.kernel.settings import Settings, load_settings
 from cortex.kernel.store import EventStore, open_store
 from tests.support.arango import arango_server
-from tests.support.nats import NatsServerProcess
+from tests.support.nats import TEST_LOGS_BYTES, NatsServerProcess, delete_platform
 
 configure_logging("tests", "warning", "console")
 
@@ -30,9 +30,13 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
 
 
 @pytest.fixture
-def prefix() -> str:
-    """A fresh subject/stream root: a separate platform on the shared nats-server."""
-    return "t" + secrets.token_hex(4)
+async def prefix(nats_server: NatsServerProcess) -> AsyncIterator[str]:
+    """A fresh subject/stream root: a separate platform on the shared nats-server. Its
+    streams, key-value buckets and object stores are deleted afterwards: JetStream reserves
+    their size limits on the session server's disk until then."""
+    root = "t" + secrets.token_hex(4)
+    yield root
+    await delete_platform(nats_server.url, root)
 
 
 @pytest.fixture
@@ -46,6 +50,7 @@ def make_settings(
             "nats_prefix": prefix,
             "sqlite_synchronous": "NORMAL",
             "shutdown_grace": 5.0,
+            "logs_max_bytes": TEST_LOGS_BYTES,
         }
         values.update(overrides)
         return load_settings({}, **values)

@@ -77,3 +77,15 @@ def test_heartbeat_benchmark_prints_decision_times() -> None:
     assert result["replicas_known"] == 2000
     for case in ("unchanged_chunk", "chunk_of_new_replicas"):
         assert 0 < result[case]["best_ms"] <= result[case]["median_ms"]
+
+
+def test_api_benchmark_prints_latency_per_call_and_client_count() -> None:
+    result = run_bench(
+        "api.py", "--requests", "40", "--clients", "1,4", "--agents", "5", timeout=300
+    )
+    assert set(result["calls"]) == {"get_agent", "list_50_agents", "health"}
+    for runs in result["calls"].values():
+        assert [r["clients"] for r in runs] == [1, 4]
+        for run in runs:
+            assert run["requests"] >= 40
+            assert 0 < run["p50_ms"] <= run["p99_ms"] <= run["max_ms"]

@@ -16,7 +16,9 @@ from tests.support.stack import ADMIN_TOKEN, CORTEX, Stack, descendants
 pytestmark = pytest.mark.e2e
 
 
-def wait_for(check: object, timeout: float = 30.0, what: str = "condition") -> None:
+def wait_for(
+    check: object, timeout: float = 30.0, what: str = "condition", poll: float = 0.2
+) -> None:
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
@@ -26,7 +28,7 @@ def wait_for(check: object, timeout: float = 30.0, what: str = "condition") -> N
                 return
         except Exception as exc:
             last = exc
-        time.sleep(0.2)
+        time.sleep(poll)
     raise AssertionError(f"{what} not reached in {timeout}s (last: {last!r})")
 
 
@@ -141,7 +143,16 @@ def test_sigterm_stops_everything_and_a_second_start_reuses_the_data(tmp_path: P
     assert oct(token_file.stat().st_mode & 0o777) == "0o600"
     assert token in first.output  # printed for the user
 
-    assert first.stop() == 0
+    # Connections the servers close as they stop wait in TIME_WAIT on the servers' ports: a
+    # start right after must not take those ports for taken.
+    held = [
+        socket.create_connection(("127.0.0.1", port)) for port in (first.http_port, first.nats_port)
+    ]
+    with first.client(token=token) as admin:
+        assert admin.get("/api/v1/status").status_code == 200
+        assert first.stop() == 0
+    for sock in held:
+        sock.close()
     assert "cortex up: stopped" in first.output
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
@@ -196,3 +207,67 @@ def test_a_second_cortex_up_on_the_same_data_dir_is_refused(stack: Stack) -> Non
 def test_admin_token_from_the_environment_is_used(stack: Stack) -> None:
     with stack.client(token=ADMIN_TOKEN) as admin:
         assert admin.get("/api/v1/status").status_code == 200
+
+
+def test_the_banner_means_every_service_and_agent_host_is_there(tmp_path: Path) -> None:
+    stack = Stack(tmp_path / "s", CORTEX_HOSTS="2").start()
+    try:
+        banner = stack.output[stack.output.index("is up.") :]
+        assert "registry, lifecycle, messaging, workflow, gateway; 2 agent host(s)" in banner
+        with stack.client() as admin:
+            # Asked once, right after the banner: nothing to wait for.
+            ready = admin.get("/ready")
+            assert ready.status_code == 200
+            assert ready.json()["checks"] == {"nats": True, "services": True, "hosts": True}
+            hosts = admin.get("/api/v1/hosts").json()
+        assert sorted((h["id"], h["health"]) for h in hosts) == [
+            ("host-1", "healthy"),
+            ("host-2", "healthy"),
+        ]
+    finally:
+        stack.stop()
+
+
+def test_a_signal_to_the_whole_process_group_stops_gracefully(tmp_path: Path) -> None:
+    """make, Docker, systemd and CI runners signal the whole group, and make passes the
+    signal on again: a second signal right after the first is the same request to stop, not
+    an order to kill."""
+    stack = Stack(tmp_path / "s").start()
+    assert stack.proc is not None
+    stack.proc.send_signal(signal.SIGTERM)
+    wait_for(
+        lambda: "cortex up: stopping" in stack.output, what="the first signal handled", poll=0.01
+    )
+    stack.proc.send_signal(signal.SIGTERM)
+    assert stack.proc.wait(timeout=60) == 0
+    out = stack.output
+    assert "already stopping" in out
+    assert "killing" not in out
+    assert "cortex up: stopped" in out
+    stopped = {line.split("|")[0].strip() for line in out.splitlines() if "service stopped" in line}
+    assert {"registry", "lifecycle", "messaging", "workflow", "host-1"} <= stopped, out[-3000:]
+
+
+def test_a_third_signal_kills_at_once(tmp_path: Path) -> None:
+    stack = Stack(tmp_path / "s").start()
+    assert stack.proc is not None
+    stack.proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: "cortex up: stopping" in stack.output, what="the first signal handled")
+    stack.proc.send_signal(signal.SIGTERM)
+    wait_for(
+        lambda: "already stopping" in stack.output or "killing" in stack.output,
+        what="the second signal handled",
+    )
+    if "killing" not in stack.output:  # else the second came after the window: also a kill
+        stack.proc.send_signal(signal.SIGTERM)
+    stack.proc.wait(timeout=60)
+    assert "killing everything now" in stack.output
+
+
+def test_a_log_stream_larger_than_the_disk_is_a_clear_message(tmp_path: Path) -> None:
+    stack = Stack(tmp_path / "s", CORTEX_LOGS_MAX_BYTES=str(1 << 50))
+    done = subprocess.run([CORTEX, "up"], env=stack.env, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 1
+    assert "cannot reserve" in done.stderr
+    assert "CORTEX_LOGS_MAX_BYTES" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout

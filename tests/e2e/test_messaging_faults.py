@@ -40,6 +40,23 @@ def wait_for(check: object, timeout: float, what: str) -> None:
     raise AssertionError(f"{what} not reached in {timeout}s")
 
 
+async def inboxes_settled(url: str) -> bool:
+    """No inbox partition has a message waiting or delivered and not yet acknowledged."""
+    subjects = load_settings({}).subjects()
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for partition in range(subjects.inbox_partitions):
+            info = await js.consumer_info(
+                subjects.messages_stream, subjects.inbox_consumer(partition)
+            )
+            if info.num_pending or info.num_ack_pending:
+                return False
+        return True
+    finally:
+        await nc.close()
+
+
 async def publish_all(url: str, targets: list[tuple[str, str]]) -> None:
     """Publish every (agent id, message id) once, retrying through outages (same ids, so a
     retry JetStream already had is dropped as a duplicate)."""
@@ -120,7 +137,12 @@ def test_nothing_lost_and_nothing_handled_twice_through_crashes(tmp_path: Path) 
 
         expected = {m for _, m in targets}
         wait_for(lambda: expected <= set(ledger(records)), 180, "every message handled")
-        time.sleep(6)  # anything still to be redelivered (ack wait 4 s) comes back now
+        # Nothing can come again once no inbox consumer holds a message unacknowledged.
+        wait_for(
+            lambda: asyncio.run(inboxes_settled(f"nats://127.0.0.1:{stack.nats_port}")),
+            60,
+            "every inbox acknowledged",
+        )
         seen = ledger(records)
         assert expected - set(seen) == set(), "lost messages"
         twice = {m: n for m, n in seen.items() if n > 1}

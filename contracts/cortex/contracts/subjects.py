@@ -41,7 +41,9 @@ class StreamSpec(msgspec.Struct, frozen=True, kw_only=True):
 class Subjects:
     """Subject and stream names under one root token."""
 
-    def __init__(self, root: str = "cortex", inbox_partitions: int = 8) -> None:
+    def __init__(
+        self, root: str = "cortex", inbox_partitions: int = 8, logs_max_bytes: int = 1 << 30
+    ) -> None:
         if not _ROOT.match(root):
             raise ValueError(
                 f"NATS prefix {root!r} must be a lowercase token "
@@ -49,6 +51,7 @@ class Subjects:
             )
         self.root = root
         self.inbox_partitions = inbox_partitions
+        self.logs_max_bytes = logs_max_bytes
         self._stream_prefix = root.upper().replace("-", "_")
 
     # --- commands and queries (nats.micro endpoints) -------------------------------------
@@ -212,7 +215,8 @@ class Subjects:
                 subjects=[f"{self.root}.log.>"],
                 description="Structured log lines of every process.",
                 max_age_seconds=3 * day,
-                max_bytes=1 << 30,
+                # JetStream reserves a stream's max_bytes against its storage up front.
+                max_bytes=self.logs_max_bytes,
             ),
         ]
 

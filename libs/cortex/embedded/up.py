@@ -11,10 +11,11 @@ import contextlib
 import fcntl
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -24,8 +25,12 @@ from cortex.contracts.subjects import SERVICES
 from cortex.embedded.natsserver import NatsServerConfig, NatsServerNotFound
 from cortex.embedded.supervisor import ChildSpec, Supervisor
 from cortex.kernel import __version__
+from cortex.kernel.bus.connection import connect
+from cortex.kernel.bus.streams import StreamStorageError, ensure_streams
 from cortex.kernel.settings import Settings, redact_url
 from cortex.kernel.tokens import generate_token, write_private
+
+NATS_CONNECT_TIMEOUT = 15.0
 
 
 class UpError(RuntimeError):
@@ -103,6 +108,9 @@ def admin_token(settings: Settings, data_dir: Path) -> tuple[str, str]:
 
 def check_port(host: str, port: int, what: str, variable: str) -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        # As the servers themselves bind: connections of a run just stopped wait in TIME_WAIT
+        # for a minute, and without this the port would look taken all that time.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
@@ -171,14 +179,14 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
     sup = Supervisor(data_dir / "logs", out, grace=settings.shutdown_grace, echo=echo_line)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    signals = 0
+    interrupts = Interrupts(loop.time)
 
     def on_signal() -> None:
-        nonlocal signals
-        signals += 1
-        if signals > 1:
-            sup.say("cortex up: second interrupt; killing everything now")
+        if interrupts.escalates():
+            sup.say("cortex up: interrupted again; killing everything now")
             sup.kill_all()
+        elif stop.is_set():
+            sup.say("cortex up: already stopping; interrupt once more to kill everything")
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -200,10 +208,12 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
                     ready=lambda: tcp_open("127.0.0.1", settings.nats_port),
                 )
             )
+        await prepare_streams(settings)
         for service in services:
             await sup.start(
                 ChildSpec(name=service, argv=[python, "-m", f"cortex.{service}"], env=env)
             )
+        host_names = [f"host-{n + 1}" for n in range(hosts)]
         await sup.start(
             ChildSpec(
                 name="gateway",
@@ -212,21 +222,23 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
                     **env,
                     "CORTEX_HTTP_HOST": settings.http_host,
                     "CORTEX_HTTP_PORT": str(settings.http_port),
+                    "CORTEX_READY_SERVICES": ",".join(services),
+                    "CORTEX_READY_HOSTS": ",".join(host_names),
                 },
-                ready=lambda: _gateway_ready(http_url),
+                ready=lambda: _answers(f"{http_url}/health"),
             )
         )
-        for n in range(hosts):
+        for name in host_names:
             await sup.start(
                 ChildSpec(
-                    name=f"host-{n + 1}",
+                    name=name,
                     argv=[python, "-m", "cortex.host"],
-                    env={**env, "CORTEX_HOST_NAME": f"host-{n + 1}"},
+                    env={**env, "CORTEX_HOST_NAME": name},
                 )
             )
-        await _wait_for_services(http_url, token, [*services, "gateway"], stop)
+        await _wait_until_ready(http_url, stop)
     except (UpError, RuntimeError, NatsServerNotFound) as exc:
-        sup.say(f"cortex up: {exc}")
+        print(f"cortex up: {exc}", file=sys.stderr, flush=True)
         await sup.stop()
         return 1
 
@@ -259,32 +271,80 @@ def echo_line(child: str, line: str) -> bool:
     return any(level in line for level in ("[WRN]", "[ERR]", "[FTL]"))
 
 
-async def _gateway_ready(http_url: str) -> bool:
+async def _answers(url: str) -> bool:
     async with httpx.AsyncClient(timeout=1.0) as client:
-        return (await client.get(f"{http_url}/ready")).status_code == 200
+        return (await client.get(url)).status_code == 200
 
 
-async def _wait_for_services(
-    http_url: str, token: str, names: list[str], stop: asyncio.Event, timeout: float = 60.0
-) -> None:
-    """Until `/api/v1/status` lists every service we started, so 'Ready' means ready."""
+async def _wait_until_ready(http_url: str, stop: asyncio.Event, timeout: float = 90.0) -> None:
+    """Until the gateway's `/ready` says every service and agent host started is there (it
+    was told which), so the banner means ready."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    async with httpx.AsyncClient(
-        timeout=3.0, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
+    checks: dict[str, bool] = {}
+    async with httpx.AsyncClient(timeout=3.0) as client:
         while loop.time() < deadline and not stop.is_set():
-            with contextlib.suppress(httpx.HTTPError):
-                reply = await client.get(f"{http_url}/api/v1/status")
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                reply = await client.get(f"{http_url}/ready")
                 if reply.status_code == 200:
-                    seen = {s["name"] for s in reply.json()["services"]}
-                    if set(names) <= seen:
-                        return
-            await asyncio.sleep(0.2)
+                    return
+                checks = reply.json().get("checks", {})
+            await asyncio.sleep(0.1)
     if not stop.is_set():
+        waiting = ", ".join(name for name, ok in checks.items() if not ok) or "the gateway"
         raise UpError(
-            f"the services did not all come up within {timeout:g}s; see the logs under the data dir"
+            f"the platform was not ready within {timeout:g}s (still waiting for: {waiting}); "
+            "see the logs under the data dir"
         )
+
+
+async def prepare_streams(settings: Settings) -> None:
+    """Create the platform's streams before any service does, so that a stream JetStream
+    cannot make is reported once, here, rather than as services failing to start."""
+    url = redact_url(settings.effective_nats_url)
+    try:
+        nc = await connect(settings, "cortex-up", first_connect_timeout=NATS_CONNECT_TIMEOUT)
+    except Exception as exc:
+        raise UpError(f"cannot reach NATS at {url}: {exc or type(exc).__name__}") from None
+    try:
+        await ensure_streams(nc.jetstream(), settings.subjects())
+    except StreamStorageError as exc:
+        raise UpError(str(exc)) from None
+    finally:
+        await nc.close()
+
+
+class Interrupts:
+    """When a stop signal means "kill now". A process group's signal often arrives twice at
+    once (make, for one, forwards what the whole group already got), so a second signal soon
+    after the first is the same request; a third, or one after the window, is insistence."""
+
+    WINDOW = 5.0
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._first: float | None = None
+        self._count = 0
+
+    def escalates(self) -> bool:
+        now = self._clock()
+        self._count += 1
+        if self._first is None:
+            self._first = now
+            return False
+        return self._count >= 3 or now - self._first > self.WINDOW
+
+
+def activation() -> list[str]:
+    """How to get this `cortex` on a shell's path, when it is not there already."""
+    bin_dir = Path(sys.executable).parent
+    found = shutil.which("cortex")
+    script = bin_dir / "activate"
+    if (found and Path(found).parent == bin_dir) or not script.exists():
+        return []
+    with contextlib.suppress(ValueError):
+        script = script.relative_to(Path.cwd())
+    return [f"  . {script}    # puts `cortex` on the path of this shell"]
 
 
 def banner(
@@ -315,10 +375,11 @@ def banner(
         + (f"; {hosts} agent host(s)" if hosts else ""),
         f"  data dir     {data_dir}   (logs in {data_dir / 'logs'})",
         "",
-        "Try:",
+        "Try, in another terminal:",
         f"  curl {http_url}/api/v1/health",
         f'  curl -H "Authorization: Bearer $(cat {token_file})" {http_url}/api/v1/status',
-        "  .venv/bin/cortex status",
+        *activation(),
+        "  cortex status",
         "",
         "Ctrl-C stops everything.",
     ]

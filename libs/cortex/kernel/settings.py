@@ -7,6 +7,7 @@ from the environment or files and never appear in `redacted()`, which is what ge
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -77,9 +78,22 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Most replicas an agent host takes; 0: no limit."""
     agent_path: str = ""
     """Extra import paths (`:`-separated) where agent hosts find agent classes."""
+    logs_max_bytes: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """Size limit of the log stream, which JetStream reserves on its disk when the stream is
+    created. 0: a tenth of the data dir's free disk, rounded down to a power of two, between
+    16 MiB and 1 GiB."""
+    ready_services: str = ""
+    """Services (`,`-separated) the gateway's `/ready` waits for; `cortex up` sets it."""
+    ready_hosts: str = ""
+    """Agent hosts (`,`-separated ids) the gateway's `/ready` waits to see registered;
+    `cortex up` sets it."""
 
     def subjects(self) -> Subjects:
-        return Subjects(self.nats_prefix, self.inbox_partitions)
+        return Subjects(self.nats_prefix, self.inbox_partitions, self.effective_logs_max_bytes)
+
+    @property
+    def effective_logs_max_bytes(self) -> int:
+        return self.logs_max_bytes or logs_size_for(self.data_path)
 
     @property
     def data_path(self) -> Path:
@@ -130,6 +144,23 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         message, _, path = str(exc).rpartition(" - at `$.")
         name = ENV_PREFIX + path.rstrip("`").upper() if path else "CORTEX_*"
         raise SettingsError(f"{name}: {message or exc}") from None
+
+
+MIN_LOGS_BYTES = 16 << 20
+MAX_LOGS_BYTES = 1 << 30
+
+
+def logs_size_for(data_dir: Path) -> int:
+    """The default log stream size for a data dir's disk. A power of two, so the figure stays
+    put as the free space moves (a changed limit would update the stream at every start)."""
+    folder = data_dir.resolve()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    tenth = shutil.disk_usage(folder).free // 10
+    size = MIN_LOGS_BYTES
+    while size * 2 <= min(tenth, MAX_LOGS_BYTES):
+        size *= 2
+    return size
 
 
 def redact_url(url: str) -> str:

@@ -19,11 +19,20 @@ def extend_path(agent_path: str) -> None:
             sys.path.insert(0, folder)
 
 
-def load_agent_class(handler: str) -> type[Agent]:
+def load_agent_class(handler: str, agent_path: str = "") -> type[Agent]:
+    """The class `handler` names; `agent_path` is only for the message when it is missing."""
     module_name, _, class_name = handler.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # an ImportError, or any error the module raises while loading
+    except ModuleNotFoundError as exc:
+        where = (
+            f"CORTEX_AGENT_PATH is {agent_path!r}" if agent_path else "CORTEX_AGENT_PATH is unset"
+        )
+        raise HandlerError(
+            f"cannot import {module_name!r}: {exc}; agent hosts import handlers from the folders "
+            f"in CORTEX_AGENT_PATH and the installed packages ({where})"
+        ) from None
+    except Exception as exc:  # any error the module raises while loading
         raise HandlerError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
     cls = getattr(module, class_name, None)
     if cls is None:

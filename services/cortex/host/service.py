@@ -116,7 +116,7 @@ class AgentHost:
                 )
                 continue
             try:
-                cls = load_agent_class(spec.handler)
+                cls = load_agent_class(spec.handler, self.runtime.settings.agent_path)
             except HandlerError as exc:
                 failed.append(
                     ReplicaFailure(

@@ -373,40 +373,50 @@ async def test_instance_list_filters_and_pages(
     assert (ids(on_h1.items), on_h1.next) == (["i06", "i07"], "i07")
 
 
-async def test_a_beat_in_three_chunks_registers_all_3000_replicas_one_append_per_chunk(
-    registry: ServiceRuntime,
-    client: ServiceClient,
-    hosts: Callable[..., AgentHost],
-    settings: Settings,
-) -> None:
-    h1 = hosts()
-    h1.replicas = [report(f"i{n:04}", agent=f"a{n % 7}") for n in range(3000)]
-    await h1.beat()
-    host = await settled(host_get(client, "h1"), lambda h: h.replicas == 3000, timeout=15)
-    assert host.health == "healthy"
-    page = await list_instances(client, limit=5000)
-    assert len(page.items) == 3000
-    assert {i.health for i in page.items} == {"healthy"}
+class TestWithoutTheHealthClock:
+    """Counting events: the health clock must not add its own. Beaten once, the test's host
+    would turn unhealthy after 0.4 s of a slow run, and the second beat would then append
+    the way back to healthy."""
 
-    store = await open_store(settings.effective_store, "registry")
-    try:
-        events = await store.read("host-h1")
-        registrations = [e for e in events if e.type == "instance.registered"]
-        assert len(registrations) == 3000
-        # Each decision is appended with a correlation id of its own: one per chunk.
-        assert len({e.correlation_id for e in registrations}) == 3
+    @pytest.fixture
+    def settings(self, make_settings: Callable[..., Settings]) -> Settings:
+        return make_settings(heartbeat_interval=INTERVAL, unhealthy_after=10_000, gone_after=20_000)
 
-        # The same beat again changes nothing: handled, and nothing appended.
-        received = sample("cortex_registry_heartbeats_total")
+    async def test_a_beat_in_three_chunks_registers_all_3000_replicas_one_append_per_chunk(
+        self,
+        registry: ServiceRuntime,
+        client: ServiceClient,
+        hosts: Callable[..., AgentHost],
+        settings: Settings,
+    ) -> None:
+        h1 = hosts()
+        h1.replicas = [report(f"i{n:04}", agent=f"a{n % 7}") for n in range(3000)]
         await h1.beat()
+        host = await settled(host_get(client, "h1"), lambda h: h.replicas == 3000, timeout=15)
+        assert host.health == "healthy"
+        page = await list_instances(client, limit=5000)
+        assert len(page.items) == 3000
+        assert {i.health for i in page.items} == {"healthy"}
 
-        async def handled() -> float:
-            return sample("cortex_registry_heartbeats_total")
+        store = await open_store(settings.effective_store, "registry")
+        try:
+            events = await store.read("host-h1")
+            registrations = [e for e in events if e.type == "instance.registered"]
+            assert len(registrations) == 3000
+            # Each decision is appended with a correlation id of its own: one per chunk.
+            assert len({e.correlation_id for e in registrations}) == 3
 
-        await settled(handled, lambda n: n >= received + 3)
-        assert len(await store.read("host-h1")) == len(events)
-    finally:
-        await store.close()
+            # The same beat again changes nothing: handled, and nothing appended.
+            received = sample("cortex_registry_heartbeats_total")
+            await h1.beat()
+
+            async def handled() -> float:
+                return sample("cortex_registry_heartbeats_total")
+
+            await settled(handled, lambda n: n >= received + 3)
+            assert len(await store.read("host-h1")) == len(events)
+        finally:
+            await store.close()
 
 
 async def test_a_restarted_registry_keeps_its_fleet_and_does_not_declare_it_dead(

@@ -10,12 +10,28 @@ from nats.js.api import (
     SubjectTransform,
 )
 from nats.js.client import JetStreamContext
-from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.errors import APIError, BadRequestError, BucketNotFoundError, NotFoundError
 
 from cortex.contracts.subjects import StreamSpec, Subjects
 from cortex.kernel.logging import get_logger
 
 log = get_logger()
+
+INSUFFICIENT_STORAGE = 10047
+"""JetStream's error code when a stream's max_bytes cannot be reserved on its storage."""
+
+
+class StreamStorageError(RuntimeError):
+    """JetStream cannot reserve a stream's size limit; the message says which setting helps."""
+
+    def __init__(self, spec: StreamSpec) -> None:
+        mib = spec.max_bytes / (1 << 20)
+        super().__init__(
+            f"JetStream cannot reserve {mib:g} MiB for the stream {spec.name} (insufficient "
+            "storage: nats-server's max_file_store, or the free space of its disk, is smaller "
+            "than the size limits of its streams); set CORTEX_LOGS_MAX_BYTES to fewer bytes, "
+            "or free disk space"
+        )
 
 
 def stream_config(spec: StreamSpec) -> StreamConfig:
@@ -37,30 +53,41 @@ def stream_config(spec: StreamSpec) -> StreamConfig:
 
 
 async def ensure_streams(js: JetStreamContext, subjects: Subjects) -> None:
-    """Every stream of `subjects.streams()` exists with its current configuration."""
+    """Every stream of `subjects.streams()` exists with its current configuration.
+
+    Raises `StreamStorageError` when JetStream cannot reserve a stream's size limit."""
     for spec in subjects.streams():
-        config = stream_config(spec)
         try:
-            info = await js.stream_info(spec.name)
-        except NotFoundError:
-            try:
-                await js.add_stream(config)
-                log.info("stream created", stream=spec.name)
-            except BadRequestError:
-                # Another process created it between our look and our add: update instead.
-                await js.update_stream(config)
-            continue
-        current = info.config
-        if (
-            sorted(current.subjects or []) != sorted(config.subjects or [])
-            or (current.max_age or 0) != (config.max_age or 0)
-            or (current.max_bytes or -1) != (config.max_bytes or -1)
-            or (current.duplicate_window or 0) != (config.duplicate_window or 0)
-            or current.description != config.description
-            or _transform(current) != _transform(config)
-        ):
+            await _ensure_stream(js, spec)
+        except APIError as exc:
+            if exc.err_code == INSUFFICIENT_STORAGE:
+                raise StreamStorageError(spec) from None
+            raise
+
+
+async def _ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
+    config = stream_config(spec)
+    try:
+        info = await js.stream_info(spec.name)
+    except NotFoundError:
+        try:
+            await js.add_stream(config)
+            log.info("stream created", stream=spec.name)
+        except BadRequestError:
+            # Another process created it between our look and our add: update instead.
             await js.update_stream(config)
-            log.info("stream updated", stream=spec.name)
+        return
+    current = info.config
+    if (
+        sorted(current.subjects or []) != sorted(config.subjects or [])
+        or (current.max_age or 0) != (config.max_age or 0)
+        or (current.max_bytes or -1) != (config.max_bytes or -1)
+        or (current.duplicate_window or 0) != (config.duplicate_window or 0)
+        or current.description != config.description
+        or _transform(current) != _transform(config)
+    ):
+        await js.update_stream(config)
+        log.info("stream updated", stream=spec.name)
 
 
 def _transform(config: StreamConfig) -> tuple[str, str] | None:

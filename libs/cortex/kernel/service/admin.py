@@ -77,7 +77,10 @@ class EmbeddedServer(uvicorn.Server):
         """Bind (raising `OSError` naming the address if it is taken) and start serving."""
         host, port = self.config.host, self.config.port
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # Accepted sockets inherit the listener's protocol, and asyncio sets TCP_NODELAY only on
+        # sockets whose protocol reads IPPROTO_TCP: with 0 here, Nagle's algorithm meets the
+        # client's delayed ACK and every response on a kept-alive connection waits ~40 ms.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))

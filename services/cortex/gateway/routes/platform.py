@@ -56,7 +56,7 @@ async def api_health() -> Health:
     opt=PUBLIC,
     security=OPEN,
     tags=["platform"],
-    summary="Ready to serve: connected to NATS",
+    summary="Ready to serve: connected to NATS and, if named, every service and agent host seen",
     responses={},
 )
 async def ready(gw: GatewayDep) -> Response[Readiness]:
