@@ -122,7 +122,11 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(platform: Sta
         assert bad_config.json()["errors"][0]["field"] == "$.config.start"
         bad_name = api.post("/api/v1/agents", json={"name": "Not_A_Label", "template": "echo"})
         assert bad_name.status_code == 422
-        assert bad_name.json()["errors"][0]["field"] == "$.name"
+        assert bad_name.json()["errors"][0] == {
+            "field": "$.name",
+            "message": "must be a DNS label: 1 to 63 lowercase letters, digits and '-', starting "
+            "and ending with a letter or digit (e.g. `my-agent-1`)",
+        }
         negative = api.post(
             "/api/v1/agents", json={"name": "n1", "template": "echo", "replicas": -1}
         )
@@ -136,6 +140,21 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(platform: Sta
         assert api.post("/api/v1/agents/nobody/scale", json={"replicas": 1}).status_code == 404
         assert api.post("/api/v1/agents/dup/scale", json={"replicas": -2}).status_code == 422
         assert api.get("/api/v1/agents").json()["total"] == before + 1
+
+
+def test_the_same_template_again_is_200_and_changes_nothing(platform: Stack) -> None:
+    spec = {"name": "again", "handler": "cortex.sdk.builtin:Echo"}
+    with platform.client() as api:
+        first = api.post("/api/v1/templates", json=spec)
+        assert first.status_code == 201, first.text
+        again = api.post("/api/v1/templates", json=spec)
+        assert again.status_code == 200, again.text
+        assert again.json() == first.json()
+        assert [v["version"] for v in api.get("/api/v1/templates/again").json()["versions"]] == [
+            "1"
+        ]
+        other = api.post("/api/v1/templates", json={**spec, "description": "another"})
+        assert other.status_code == 409
 
 
 def test_dry_run_shows_what_would_happen_and_changes_nothing(platform: Stack) -> None:
@@ -152,6 +171,7 @@ def test_dry_run_shows_what_would_happen_and_changes_nothing(platform: Stack) ->
         plan = api.post(
             "/api/v1/agents/wet/scale", params={"dry_run": "true"}, json={"replicas": 4}
         )
+        assert plan.status_code == 200  # an answer, not "accepted": nothing is to happen
         assert plan.json()["dry_run"] is True
         assert plan.json()["agent"]["replicas"] == 4
         assert agent(api, "wet")["replicas"] == 1
@@ -313,7 +333,11 @@ def register(api: httpx.Client, name: str, handler: str) -> None:
 @pytest.mark.parametrize(
     ("handler", "reason"),
     [
-        ("nowhere.at_all:Agent", "cannot import 'nowhere.at_all'"),
+        (
+            "nowhere.at_all:Agent",
+            "cannot import 'nowhere.at_all': No module named 'nowhere'; agent hosts import "
+            "handlers from the folders in CORTEX_AGENT_PATH",
+        ),
         (
             "tests.support.sample_agents:BrokenStart",
             "on_start failed: RuntimeError: missing API key",

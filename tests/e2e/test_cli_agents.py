@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,9 @@ def test_templates_list_shows_the_builtin_templates(stack: Stack) -> None:
 
 
 def test_a_template_registered_from_yaml_shows_its_versions(stack: Stack, tmp_path: Path) -> None:
-    spec = tmp_path / "greeter.yaml"
+    spec = tmp_path / "hello.yaml"
     spec.write_text(
-        "name: greeter\n"
+        "name: hello\n"
         'version: "1"\n'
         "description: Replies with what it got\n"
         "handler: cortex.sdk.builtin:Echo\n"
@@ -100,17 +101,20 @@ def test_a_template_registered_from_yaml_shows_its_versions(stack: Stack, tmp_pa
         "  properties: {greeting: {type: string}}\n"
         "default_config: {greeting: hello}\n"
     )
-    assert "registered template greeter@1" in ok(stack, "templates", "register", "-f", str(spec))
+    assert "registered template hello@1" in ok(stack, "templates", "register", "-f", str(spec))
+    assert ok(stack, "templates", "register", "-f", str(spec)) == (
+        "template hello@1 is registered already with the same definition: unchanged\n"
+    )
     # Version 2 as JSON on stdin: `-f -` takes either format.
-    second = {"name": "greeter", "version": "2", "handler": "cortex.sdk.builtin:Echo"}
+    second = {"name": "hello", "version": "2", "handler": "cortex.sdk.builtin:Echo"}
     out = ok(stack, "templates", "register", "-f", "-", stdin=json.dumps(second))
-    assert "registered template greeter@2" in out
+    assert "registered template hello@2" in out
 
-    table = ok(stack, "templates", "get", "greeter")
+    table = ok(stack, "templates", "get", "hello")
     assert row(table, "Latest:") == ["Latest:", "2"]
     assert row(table, "1")[1:3] == ["host", "cortex.sdk.builtin:Echo"]
     assert row(table, "2")[1] == "host"
-    versions = data(stack, "templates", "get", "greeter")["versions"]
+    versions = data(stack, "templates", "get", "hello")["versions"]
     assert [v["version"] for v in versions] == ["1", "2"]
     assert versions[0]["default_config"] == {"greeting": "hello"}
 
@@ -222,6 +226,17 @@ def test_a_bad_config_prints_the_field_path_and_exits_1(stack: Stack) -> None:
     assert "badcfg" not in names(stack)
 
 
+def test_a_bad_name_is_explained_not_given_as_a_pattern(stack: Stack) -> None:
+    done = cortex(stack, "agents", "create", "Bad_Name", "-t", "echo")
+    assert done.returncode == 1
+    assert done.stderr == (
+        "error: 422 Unprocessable Entity: $.name: must be a DNS label: 1 to 63 lowercase "
+        "letters, digits and '-', starting and ending with a letter or digit (e.g. "
+        "`my-agent-1`)\n"
+    )
+    assert "Bad_Name" not in names(stack)
+
+
 def test_usage_errors_exit_2(stack: Stack) -> None:
     assert cortex(stack, "agents", "create", "notemplate").returncode == 2
     assert (
@@ -331,16 +346,49 @@ def test_send_binary_and_headers(stack: Stack, tmp_path: Path) -> None:
     assert ok(stack, "agents", "send", "binecho", "1", "--header", "X-Trace=1").strip()
 
 
-def test_counter_replies_and_a_missing_reply_times_out(stack: Stack) -> None:
+def test_counter_replies_to_a_send_with_wait(stack: Stack) -> None:
     deployed(stack, "tally2", "counter", 1)
     assert json.loads(ok(stack, "agents", "send", "tally2", '{"by": 5}', "--wait", "10")) == {
         "count": 5
     }
-    ok(stack, "agents", "create", "idle", "-t", "echo")  # never deployed: nobody answers
-    late = cortex(stack, "agents", "send", "idle", "1", "--wait", "1")
-    assert late.returncode == 1
-    assert late.stderr.startswith("error: 504")
-    assert "did not reply within 1s" in late.stderr
+
+
+def test_waiting_on_an_agent_that_does_not_run_is_refused_and_the_message_kept(
+    stack: Stack,
+) -> None:
+    ok(stack, "agents", "create", "idle", "-t", "echo")  # not deployed: nobody can answer yet
+    deploy_hint = "deploy it with: cortex agents deploy idle"
+    kept = []
+    for wait in (["--wait", "30"], ["--confirm", "30"]):
+        refused = cortex(stack, "agents", "send", "idle", '{"q": 1}', *wait)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert refused.stdout == ""
+        first, second = refused.stderr.splitlines()
+        found = re.fullmatch(
+            r"error: agent idle is created, not running: message (\S+) waits in its inbox and "
+            r"is handled once the agent runs",
+            first,
+        )
+        assert found, refused.stderr
+        assert second == deploy_hint
+        kept.append(found[1])
+
+    plain = cortex(stack, "agents", "send", "idle", '{"q": 3}')
+    assert plain.returncode == 0, plain.stderr
+    kept.append(plain.stdout.strip())
+    assert plain.stderr.splitlines() == [
+        "note: agent idle is created, not running: the message waits in its inbox until it runs",
+        deploy_hint,
+    ]
+    assert data(stack, "agents", "get", "idle")["status"] == "created"
+
+    ok(stack, "agents", "deploy", "idle")
+    for msg_id in kept:  # every one was stored, and is handled once the agent runs
+        until(
+            lambda m=msg_id: ((r := data(stack, "messages", "get", m))["status"] == "acked", r),
+            f"message {msg_id} acked",
+        )
+    assert ok(stack, "agents", "send", "idle", '{"q": 4}', "--wait", "10") == '{\n  "q": 4\n}\n'
 
 
 def test_scale_dry_run_then_scale(stack: Stack) -> None:

@@ -139,7 +139,9 @@ def test_a_published_message_reaches_a_subscriber_and_shows_in_its_history(stack
     )
     assert data(stack, "subscriptions", "m-reader") == []
     assert "subscribed to no topic" in cortex(stack, "subscriptions", "m-reader").stderr
-    fails(stack, "unsubscribe", "m-reader", "news")
+    refused = fails(stack, "unsubscribe", "m-reader", "news")
+    # Named as the user named it: the messaging service knows agents by id only.
+    assert refused.stderr == "error: 404 Not Found: agent m-reader is not subscribed to news\n"
     fails(stack, "publish", "bad topic!", "x")
 
 
@@ -178,9 +180,18 @@ def test_dead_letters_are_listed_shown_purged_and_replayed(stack: Stack, tmp_pat
     letter = data(stack, "dlq", "show", second)
     assert (letter["payload"], letter["headers"]) == ("job-2", {"X-Trace": "t2"})
     assert data(stack, "messages", "get", first)["status"] == "dead_lettered"
+    kept = cortex(stack, "messages", "get", second)
+    assert kept.stderr == f"see it with: cortex dlq show {second}\n"
+    assert data(stack, "messages", "get", second)["dead_letter"] == "kept"
 
     assert ok(stack, "dlq", "purge", second, "--yes") == f"purged dead letter {second}\n"
     assert "no dead letter" in fails(stack, "dlq", "show", second).stderr
+    # The message's status stays dead_lettered; what it suggests is what still works.
+    purged = cortex(stack, "messages", "get", second)
+    assert re.search(r"^Status:\s+dead_lettered$", purged.stdout, re.M), purged.stdout
+    assert "cortex dlq" not in purged.stderr
+    assert purged.stderr == "its dead letter was purged (or aged out of the dead-letter queue)\n"
+    assert data(stack, "messages", "get", second)["dead_letter"] == "purged"
 
     # Fix the agent: a new config replaces its replicas; then replay.
     before = {i["id"] for i in data(stack, "agents", "get", "m-flaky")["instances"]}
@@ -206,6 +217,10 @@ def test_dead_letters_are_listed_shown_purged_and_replayed(stack: Stack, tmp_pat
         "the replayed message handled",
     )
     assert data(stack, "dlq", "list", "--agent", "m-flaky")["items"] == []
+    replayed = cortex(stack, "messages", "get", first)
+    assert replayed.stderr == f"replayed as {new_id}: cortex messages get {new_id}\n"
+    record = data(stack, "messages", "get", first)
+    assert (record["dead_letter"], record["replayed_as"]) == ("replayed", new_id)
     assert "no dead letters" in cortex(stack, "dlq", "list", "--agent", "m-flaky").stderr
     fails(stack, "dlq", "replay", first)
 

@@ -147,7 +147,9 @@ def test_templates_register_list_and_get(stack: Stack, tmp_path: Path) -> None:
     assert ok(stack, "workflows", "templates", "register", "-f", source).strip() == (
         "registered workflow template cli-json@2"
     )
-    ok(stack, "workflows", "templates", "register", "-f", source)  # the same again: no change
+    assert ok(stack, "workflows", "templates", "register", "-f", source).strip() == (
+        "workflow template cli-json@2 is registered already with the same definition: unchanged"
+    )
 
     listed = ok(stack, "workflows", "templates", "list")
     assert row(listed, "cli-json")[:3] == ["cli-json", "2", "2"]
@@ -219,6 +221,16 @@ def test_create_list_and_get_workflows(stack: Stack, tmp_path: Path) -> None:
     assert row(listed, workflow_id)[1:4] == ["nightly", "cli-fan@1", "0"]
     assert workflow_id in {w["id"] for w in data(stack, "workflows", "list")["items"]}
     assert cortex(stack, "workflows", "list", "--template", "nope").stdout == ""
+
+    # A value that parses as JSON but whose parameter is a string is the text as typed.
+    typed = data(stack, "workflows", "create", "cli-fan", "--param", "text=5", "--param", "n=5")
+    assert typed["params"] == {"text": "5", "n": 5}
+    typed = data(
+        stack, "workflows", "create", "cli-fan@1", "--param", "text=true", "--param", "n=1"
+    )
+    assert typed["params"] == {"text": "true", "n": 1}
+    quoted = data(stack, "workflows", "create", "cli-fan", "--param", 'text="7"', "--param", "n=1")
+    assert quoted["params"]["text"] == "7"
 
     error = failed(stack, "workflows", "create", "cli-fan", "--param", "text=x", "--param", "n=x")
     assert error.startswith("error: 422 Unprocessable Entity")
@@ -299,9 +311,17 @@ def test_run_follow_shows_the_steps_and_the_result(stack: Stack) -> None:
     assert re.search(r"^\s+\+\S+\s+join\s+succeeded\s", again.stdout, re.M)
 
     workflow_id = data(stack, "executions", "get", execution_id)["workflow_id"]
-    followed = cortex(stack, "workflows", "execute", workflow_id, "--param", "n=5", "--follow")
-    assert followed.returncode == 0, followed.stderr
-    assert '"n": 5' in followed.stdout
+    for _ in range(3):
+        followed = cortex(
+            stack, "workflows", "execute", workflow_id, "--param", "n=5", "--param", "text=9",
+            "--follow",
+        )  # fmt: skip
+        assert followed.returncode == 0, followed.stderr
+        assert '"n": 5' in followed.stdout
+        assert '"prev": "9"' in followed.stdout  # text=9: its parameter is a string
+        for step in ("first", "left", "right", "join"):  # each step's outcome once, not again
+            done_lines = re.findall(rf"^\s+\+\S+\s+{step}\s+succeeded\s", followed.stdout, re.M)
+            assert len(done_lines) == 1, followed.stdout
 
 
 def test_run_follow_fails_with_the_step_s_error(stack: Stack, tmp_path: Path) -> None:

@@ -90,6 +90,8 @@ def test_state_over_http_with_etags(platform: Stack) -> None:
         assert stale.status_code == 412
         assert stale.headers["content-type"] == "application/problem+json"
         assert stale.json()["details"]["current_version"] == 1
+        # The registry knows the agent by id; the user named it, and reads that name.
+        assert stale.json()["detail"] == "the state of agent notes is at version 1, not 0"
 
         patched = api.patch(
             "/api/v1/agents/notes/state",

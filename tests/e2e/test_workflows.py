@@ -258,10 +258,11 @@ def test_a_running_execution_is_cancelled_once(platform: Stack) -> None:
         assert again.status_code == 409
 
 
-def follow(platform: Stack, execution_id: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """Read an execution's event stream to its end: the event names, and each data."""
-    kinds: list[str] = []
-    datas: list[dict[str, Any]] = []
+def follow(platform: Stack, execution_id: str) -> list[dict[str, Any]]:
+    """Read an execution's event stream to its end: each message's `event`, `data` and, when
+    it has one, `id`."""
+    messages: list[dict[str, Any]] = []
+    message: dict[str, Any] = {}
     with (
         httpx.Client(
             base_url=platform.url, timeout=60, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -270,11 +271,20 @@ def follow(platform: Stack, execution_id: str) -> tuple[list[str], list[dict[str
     ):
         assert stream.headers["content-type"].startswith("text/event-stream")
         for line in stream.iter_lines():
-            if line.startswith("event:"):
-                kinds.append(line.split(":", 1)[1].strip())
-            elif line.startswith("data:"):
-                datas.append(json.loads(line.split(":", 1)[1]))
-    return kinds, datas
+            if not line:
+                if "data" in message:
+                    messages.append(message)
+                message = {}
+                continue
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "event":
+                message["event"] = value
+            elif field == "id":
+                message["id"] = int(value)
+            elif field == "data":
+                message["data"] = json.loads(value)
+    return messages
 
 
 def test_live_events_stream_until_the_execution_ends(platform: Stack) -> None:
@@ -292,7 +302,7 @@ def test_live_events_stream_until_the_execution_ends(platform: Stack) -> None:
             api.post(f"/api/v1/workflows/{workflow['id']}/execute").json()["id"] for _ in range(3)
         ]
     # Three followers at once, each of its own execution.
-    followed: dict[str, tuple[list[str], list[dict[str, Any]]]] = {}
+    followed: dict[str, list[dict[str, Any]]] = {}
     threads = [
         threading.Thread(target=lambda e=e: followed.__setitem__(e, follow(platform, e)))
         for e in executions
@@ -302,12 +312,56 @@ def test_live_events_stream_until_the_execution_ends(platform: Stack) -> None:
     for thread in threads:
         thread.join(timeout=90)
     assert set(followed) == set(executions)
-    for execution_id, (kinds, datas) in followed.items():
+    for execution_id, messages in followed.items():
+        kinds = [m["event"] for m in messages]
         assert kinds[0] == "execution"
         assert "step.succeeded" in kinds
-        assert datas[-1]["status"] == "succeeded"
-        events = [d for kind, d in zip(kinds, datas, strict=True) if kind != "execution"]
+        assert messages[-1]["data"]["status"] == "succeeded"
+        events = [m["data"] for m in messages if m["event"] != "execution"]
         assert {e["stream_id"] for e in events} == {f"execution-{execution_id}"}
+
+
+def test_the_same_template_again_is_200_and_changes_nothing(platform: Stack) -> None:
+    template = {"name": "again", "steps": [{"id": "t", "type": "transform", "output": 1}]}
+    with platform.client() as api:
+        first = api.post("/api/v1/workflow-templates", json=template)
+        assert first.status_code == 201, first.text
+        again = api.post("/api/v1/workflow-templates", json=template)
+        assert again.status_code == 200, again.text
+        assert again.json() == first.json()
+        versions = api.get("/api/v1/workflow-templates/again").json()["versions"]
+        assert [v["version"] for v in versions] == ["1"]
+
+
+def test_a_followed_execution_sends_each_event_once_in_order(platform: Stack) -> None:
+    """Quick steps first, so that events are on their way while the stream opens (and the
+    first view already holds some of them), then a slower one that keeps the stream open."""
+    quick = [
+        {"id": f"quick-{n}", "type": "agent", "agent": "worker", "input": {"n": n}}
+        for n in range(3)
+    ]
+    template = {
+        "name": "followed",
+        "steps": [
+            *quick,
+            {"id": "slow", "type": "agent", "agent": "worker", "input": {"sleep": 1}},
+            {"id": "done", "type": "transform", "output": "${steps.slow.output.echo}"},
+        ],
+    }
+    with platform.client() as api:
+        assert api.post("/api/v1/workflow-templates", json=template).status_code == 201
+        workflow = api.post("/api/v1/workflows", json={"template": "followed"}).json()
+        for _ in range(3):
+            execution = api.post(f"/api/v1/workflows/{workflow['id']}/execute").json()
+            messages = follow(platform, execution["id"])
+            first, events = messages[0], [m for m in messages if m["event"] != "execution"]
+            assert first["event"] == "execution"
+            ids = [m["id"] for m in messages if "id" in m]
+            assert len(set(ids)) == len(ids), ids  # each id once
+            assert ids == sorted(ids), ids  # in order
+            assert ids[0] == first["id"] == first["data"]["version"]
+            assert all(e["id"] == e["data"]["version"] > first["id"] for e in events), ids
+            assert messages[-1]["data"]["status"] == "succeeded"
 
 
 def test_a_killed_workflow_service_resumes_without_rerunning_succeeded_steps(

@@ -3,7 +3,15 @@ from __future__ import annotations
 import msgspec
 
 from cortex.contracts.errors import ErrorCode
-from cortex.kernel.errors import Conflict, Invalid, NotFound, from_contract, from_validation
+from cortex.contracts.names import DnsLabel
+from cortex.kernel.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    from_contract,
+    from_validation,
+    readable,
+)
 
 
 class Scale(msgspec.Struct):
@@ -54,3 +62,21 @@ def test_errors_survive_the_wire_with_code_and_details() -> None:
         assert back.details == original.details
     assert isinstance(back, Invalid)
     assert back.violations[0].field == "$.replicas"
+
+
+class Named(msgspec.Struct):
+    name: DnsLabel
+
+
+def test_a_name_that_breaks_its_pattern_is_told_in_words() -> None:
+    try:
+        msgspec.json.decode(b'{"name": "Bad_Name"}', type=Named)
+    except msgspec.ValidationError as exc:
+        err = from_validation(exc)
+    assert err.violations[0].field == "$.name"
+    assert err.violations[0].message.startswith("must be a DNS label: 1 to 63 lowercase letters")
+    assert "regex" not in err.message
+
+
+def test_a_pattern_of_no_contract_is_left_as_msgspec_says_it() -> None:
+    assert readable("Expected `str` matching regex '^x$'") == "Expected `str` matching regex '^x$'"

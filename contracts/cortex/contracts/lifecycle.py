@@ -85,6 +85,14 @@ class TemplateView(TemplateSpec, frozen=True, kw_only=True):
     registered_by: str | None = None
 
 
+class TemplateRegistration(msgspec.Struct, frozen=True, kw_only=True):
+    """`template.register`'s reply: the version, and whether this request registered it."""
+
+    template: TemplateView
+    created: bool
+    """False when the same definition was registered already: nothing changed."""
+
+
 class TemplateSummary(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     latest: str

@@ -12,7 +12,10 @@ from typing import Any, Literal
 
 import msgspec
 
+from cortex.contracts.lifecycle import AgentStatus
+
 ContentType = Literal["text/plain", "application/json", "application/octet-stream"]
+SendStatus = Literal["accepted", "replied", "error", "acked", "dead_lettered"]
 
 MSG_ID = "Nats-Msg-Id"
 FROM = "Cortex-From"
@@ -73,9 +76,12 @@ class AgentMessage(msgspec.Struct, frozen=True, kw_only=True):
 
 class SendResult(msgspec.Struct, frozen=True, kw_only=True):
     id: str
-    status: Literal["accepted", "replied", "error", "acked", "dead_lettered"]
+    status: SendStatus
     """accepted: persisted, nothing awaited; replied: `reply` holds the agent's answer;
     error: the agent's handler failed and said why in `error`; acked / dead_lettered: with
     `confirm`, what became of the message."""
     reply: AgentMessage | None = None
     error: str | None = None
+    agent_status: AgentStatus | None = None
+    """The receiving agent's status when the message was sent: in `created`, `terminating`,
+    `terminated` or `failed` the message waits in its inbox until the agent is deployed."""

@@ -20,6 +20,11 @@ MessageStatus = Literal["accepted", "delivered", "acked", "dead_lettered"]
 """accepted: persisted in the inbox; delivered: a replica got it (perhaps more than once);
 acked: a handler succeeded; dead_lettered: given up on, kept in the dead-letter queue."""
 
+DeadLetterState = Literal["kept", "replayed", "purged"]
+"""What became of a dead-lettered message's dead letter: kept in the dead-letter queue (`GET
+/api/v1/dlq/{id}` shows it), replayed into its agent's inbox as a new message (`replayed_as`),
+or purged (deleted, or aged out of the queue)."""
+
 MessageKind = Literal["direct", "topic", "copy"]
 """direct: to one agent; topic: published to a topic; copy: a topic message's copy in one
 subscriber's inbox (its `origin_id` is the topic message)."""
@@ -62,6 +67,10 @@ class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):
     dead_lettered_at: datetime | None = None
     copies: int = 0
     """For a topic message: the subscribers it was copied to."""
+    dead_letter: DeadLetterState | None = None
+    """For a dead-lettered message: what became of its dead letter."""
+    replayed_as: str | None = None
+    """For a replayed dead letter: the id of the new message in the agent's inbox."""
 
 
 class GetMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -89,6 +89,14 @@ class WorkflowTemplateView(WorkflowTemplateSpec, frozen=True, kw_only=True):
     registered_by: str | None = None
 
 
+class WorkflowTemplateRegistration(msgspec.Struct, frozen=True, kw_only=True):
+    """`template.register`'s reply: the version, and whether this request registered it."""
+
+    template: WorkflowTemplateView
+    created: bool
+    """False when the same definition was registered already: nothing changed."""
+
+
 class WorkflowTemplateSummary(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     latest: str

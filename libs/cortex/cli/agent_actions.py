@@ -6,10 +6,10 @@ import sys
 
 import click
 
-from cortex.cli.agent_views import ACTIVE
 from cortex.cli.client import CliError
 from cortex.cli.common import friendly, gateway, json_option, segment
 from cortex.cli.output import print_json
+from cortex.kernel.serving import SERVING
 
 
 @click.command("deploy")
@@ -48,7 +48,7 @@ def scale(ref: str, replicas: int, dry_run: bool, as_json: bool) -> None:
         return
     agent = plan["agent"]
     change = f"{plan['add']} to start, {plan['remove']} to stop"
-    if agent["status"] not in ACTIVE:
+    if agent["status"] not in SERVING:
         # Nothing runs, so nothing starts or stops now: the number applies at the next deploy.
         change = f"nothing runs while it is {agent['status']}; deploy starts {replicas}"
     if dry_run:

@@ -9,9 +9,6 @@ from cortex.cli.output import age, ago, compact_json, print_fields, print_table
 
 Agent = dict[str, Any]
 
-ACTIVE = ("deploying", "running", "scaling")
-"""Statuses in which the agent's replicas run (or are being started): scaling acts at once."""
-
 
 def template_ref(agent: Agent) -> str:
     return f"{agent['template']}@{agent['template_version']}"

@@ -66,6 +66,11 @@ class GatewayClient:
         self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.exchange(method, path, **kwargs)[1]
+
+    def exchange(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        """The HTTP status with the body, where the status says more than the body does (200
+        "unchanged" against 201 "created")."""
         try:
             reply = self._http.request(method, path, **kwargs)
         except httpx.ConnectError:
@@ -75,9 +80,7 @@ class GatewayClient:
                 f"the gateway at {self.base_url} did not answer in time"
             ) from None
         self._check(reply)
-        if not reply.content:
-            return None
-        return reply.json()
+        return reply.status_code, reply.json() if reply.content else None
 
     def events(self, path: str) -> Generator[ServerSentEvent, None, None]:
         """A server-sent event stream, event by event, until the gateway ends it. A broken

@@ -74,8 +74,48 @@ def config_pairs(items: Iterable[str]) -> dict[str, Any]:
     return {k: parse_value(v) for k, v in (split_pair(i, "--config") for i in items)}
 
 
-def param_pairs(items: Iterable[str]) -> dict[str, Any]:
-    return {k: parse_value(v) for k, v in (split_pair(i, "--param") for i in items)}
+def param_pairs(items: Iterable[str], schema: Any = None) -> dict[str, Any]:
+    """`--param` values, each as its parameter's schema (the `params` JSON Schema) takes it."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict):
+        properties = {}
+    return {
+        k: typed_value(v, properties.get(k)) for k, v in (split_pair(i, "--param") for i in items)
+    }
+
+
+def typed_value(text: str, schema: Any) -> Any:
+    """`parse_value`, unless the schema wants a string and no other type the JSON value has:
+    then the text as typed, which is what `--param text=5` or `--param flag=true` meant."""
+    value = parse_value(text)
+    allowed = _allowed_types(schema)
+    if "string" in allowed and not _json_types(value) & allowed:
+        return text
+    return value
+
+
+def _allowed_types(schema: Any) -> set[str]:
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    if isinstance(kind, str):
+        return {kind}
+    if isinstance(kind, list):
+        return {k for k in kind if isinstance(k, str)}
+    return set()
+
+
+def _json_types(value: Any) -> set[str]:
+    """The JSON Schema types a parsed JSON value satisfies."""
+    if value is None:
+        return {"null"}
+    if isinstance(value, bool):
+        return {"boolean"}
+    if isinstance(value, int):
+        return {"integer", "number"}
+    if isinstance(value, float):
+        return {"integer", "number"} if value.is_integer() else {"number"}
+    if isinstance(value, str):
+        return {"string"}
+    return {"array"} if isinstance(value, list) else {"object"}
 
 
 def label_pairs(items: Iterable[str]) -> dict[str, str]:

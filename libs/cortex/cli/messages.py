@@ -132,5 +132,18 @@ def messages_get(msg_id: str, as_json: bool) -> None:
         if record.get(key):
             fields.append((label, f"{record[key]} ({ago(record[key])})"))
     print_fields(fields)
-    if record["status"] == "dead_lettered":
-        click.echo(f"see it with: cortex dlq show {record['id']}", err=True)
+    hint = _where_next(record)
+    if hint:
+        click.echo(hint, err=True)
+
+
+def _where_next(record: dict[str, Any]) -> str | None:
+    """A command that shows more, only where one does: a purged dead letter shows nowhere."""
+    if record["status"] != "dead_lettered":
+        return None
+    kept = record.get("dead_letter")
+    if kept == "replayed":
+        return f"replayed as {record['replayed_as']}: cortex messages get {record['replayed_as']}"
+    if kept == "purged":
+        return "its dead letter was purged (or aged out of the dead-letter queue)"
+    return f"see it with: cortex dlq show {record['id']}"

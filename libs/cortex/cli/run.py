@@ -40,5 +40,6 @@ def run(
     cortex run review --param text="Ship it on Friday." --follow
     """
     client = gateway()
-    workflow = create_workflow(client, template, params_from(params_file, param_items), name)
+    params = params_from(client, lambda: template, params_file, param_items)
+    workflow = create_workflow(client, template, params, name)
     started(client, start(client, workflow["id"], {}), follow)

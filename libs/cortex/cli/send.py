@@ -15,6 +15,8 @@ from cortex.cli.client import CliError
 from cortex.cli.common import friendly, gateway, segment
 from cortex.cli.inputs import header_pairs
 from cortex.cli.output import print_json
+from cortex.contracts.lifecycle import AgentStatus
+from cortex.kernel.serving import how_to_deploy, not_serving
 
 MAX_WAIT = 300.0
 """The gateway's limit for `wait` and `confirm`."""
@@ -96,12 +98,16 @@ def send(
     params = {"wait": wait} if wait else {"confirm": confirm} if confirm else {}
     # The HTTP call must outlast the wait, or the client gives up before the gateway answers.
     client = gateway(timeout=30.0 + (wait or confirm or 0))
-    result = client.request(
-        "POST", f"/api/v1/agents/{segment(ref)}/messages", json=body, params=params
-    )
+    try:
+        result = client.request(
+            "POST", f"/api/v1/agents/{segment(ref)}/messages", json=body, params=params
+        )
+    except CliError as exc:
+        raise _explained(exc, ref) from None
     status = result["status"]
     if status == "accepted":
         click.echo(result["id"])
+        _note_if_idle(ref, result.get("agent_status"))
     elif status == "acked":
         click.echo(status)
     elif status == "dead_lettered":
@@ -116,6 +122,26 @@ def send(
     else:
         reply = result["reply"]
         print_payload(reply["content_type"], reply["payload"])
+
+
+def _note_if_idle(ref: str, status: AgentStatus | None) -> None:
+    """A message to an agent that does not run is stored all the same; say that it waits."""
+    if status is None or (idle := not_serving(ref, status)) is None:
+        return
+    click.echo(f"note: {idle}: the message waits in its inbox until it runs", err=True)
+    click.echo(how_to_deploy(ref, status), err=True)
+
+
+def _explained(exc: CliError, ref: str) -> CliError:
+    """The gateway's 409 for a wait on an agent that does not run, told as what to do."""
+    details = exc.details
+    if exc.status != 409 or not {"message_id", "agent_status"} <= details.keys():
+        return exc
+    status = details["agent_status"]
+    return CliError(
+        f"{not_serving(ref, status)}: message {details['message_id']} waits in its inbox and "
+        f"is handled once the agent runs\n{how_to_deploy(ref, status)}"
+    )
 
 
 @click.command("publish")

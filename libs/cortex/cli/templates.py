@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from cortex.cli.common import friendly, gateway, json_option, segment
@@ -97,11 +99,19 @@ def templates_register(source: str, as_json: bool) -> None:
     content it is refused: publish a new version instead.
     """
     spec = read_mapping(source, "a template (name, version, handler, ...)")
-    view = gateway().request("POST", "/api/v1/templates", json=spec)
+    status, view = gateway().exchange("POST", "/api/v1/templates", json=spec)
     if as_json:
         print_json(view)
         return
-    click.echo(f"registered template {view['name']}@{view['version']}")
+    click.echo(registration("template", view, status))
+
+
+def registration(kind: str, view: dict[str, Any], status: int) -> str:
+    """What registering a version did: 201 registered it, 200 found it registered already."""
+    ref = f"{kind} {view['name']}@{view['version']}"
+    if status == 201:
+        return f"registered {ref}"
+    return f"{ref} is registered already with the same definition: unchanged"
 
 
 def _runs(version: dict[str, object]) -> str:

@@ -14,6 +14,7 @@ from cortex.cli.execution_views import print_workflow, print_workflows
 from cortex.cli.follow import follow_to_end
 from cortex.cli.inputs import param_pairs, read_mapping
 from cortex.cli.output import compact_json, print_fields, print_json, print_table
+from cortex.cli.templates import registration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,7 +23,8 @@ param_option = click.option(
     "param_items",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A parameter; JSON when it parses (3, true, {...}), else text. Repeatable.",
+    help="A parameter; JSON when it parses (3, true, {...}), else text; text as typed where "
+    "the template's params schema says the parameter is a string. Repeatable.",
 )
 params_file_option = click.option(
     "--params-file", metavar="FILE", help="The parameters as YAML or JSON; `-` reads stdin."
@@ -38,11 +40,34 @@ def with_params(fn: F) -> F:
     return param_option(params_file_option(fn))
 
 
-def params_from(params_file: str | None, param_items: tuple[str, ...]) -> dict[str, Any]:
-    """--params-file, with each --param over it."""
+def params_from(
+    client: GatewayClient,
+    template: Callable[[], str],
+    params_file: str | None,
+    param_items: tuple[str, ...],
+) -> dict[str, Any]:
+    """--params-file, with each --param over it. A --param is typed by the params schema of
+    the `template()` it is for (`name@version`), looked up only when there is a --param."""
     params = read_mapping(params_file, "the parameters (an object)") if params_file else {}
-    params.update(param_pairs(param_items))
+    if param_items:
+        params.update(param_pairs(param_items, params_schema(client, template())))
     return params
+
+
+def params_schema(client: GatewayClient, ref: str) -> Any:
+    """The params schema of a workflow template, `name` (its latest version) or
+    `name@version`; None for a version it does not have (the request itself then says so)."""
+    name, _, version = ref.partition("@")
+    versions = client.get(f"/api/v1/workflow-templates/{segment(name)}")["versions"]
+    if not version:
+        return versions[-1]["params"]
+    return next((v["params"] for v in versions if v["version"] == version), None)
+
+
+def template_of(client: GatewayClient, workflow_id: str) -> str:
+    """The template version a workflow was made from, `name@version`."""
+    workflow = client.get(f"/api/v1/workflows/{segment(workflow_id)}")
+    return f"{workflow['template']}@{workflow['template_version']}"
 
 
 def create_workflow(
@@ -178,11 +203,11 @@ def templates_register(source: str, as_json: bool) -> None:
     same content changes nothing; with different content it is refused.
     """
     spec = read_mapping(source, "a workflow template (name, version, params, steps)")
-    view = gateway().request("POST", "/api/v1/workflow-templates", json=spec)
+    status, view = gateway().exchange("POST", "/api/v1/workflow-templates", json=spec)
     if as_json:
         print_json(view)
         return
-    click.echo(f"registered workflow template {view['name']}@{view['version']}")
+    click.echo(registration("workflow template", view, status))
 
 
 @workflows.command("create")
@@ -203,7 +228,9 @@ def workflows_create(
     The parameters are --params-file with each --param over it; they are checked against the
     template's params schema now, not when the workflow runs.
     """
-    workflow = create_workflow(gateway(), template, params_from(params_file, param_items), name)
+    client = gateway()
+    params = params_from(client, lambda: template, params_file, param_items)
+    workflow = create_workflow(client, template, params, name)
     if as_json:
         print_json(workflow)
         return
@@ -268,7 +295,8 @@ def workflows_execute(
     if follow and as_json:
         raise click.UsageError("--follow and --json exclude each other")
     client = gateway()
-    execution = start(client, workflow_id, params_from(params_file, param_items))
+    params = params_from(client, lambda: template_of(client, workflow_id), params_file, param_items)
+    execution = start(client, workflow_id, params)
     if as_json:
         print_json(execution)
         return

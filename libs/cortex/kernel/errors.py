@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from cortex.contracts.errors import Error, ErrorCode, Violation
+from cortex.contracts.names import PATTERN_MEANINGS
 
 
 class CortexError(Exception):
@@ -111,6 +112,15 @@ def from_contract(error: Error) -> CortexError:
 
 
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
+_NO_MATCH = re.compile(r"^Expected `str` matching regex '(?P<pattern>.*)'$")
+
+
+def readable(message: str) -> str:
+    """msgspec's message for a bad value, in words where it quotes one of our patterns: a user
+    who typed a name reads `must be a DNS label: ...`, not the regular expression."""
+    found = _NO_MATCH.match(message)
+    meaning = PATTERN_MEANINGS.get(found["pattern"]) if found else None
+    return f"must be {meaning}" if meaning else message
 
 
 def from_validation(exc: msgspec.ValidationError | msgspec.DecodeError, root: str = "$") -> Invalid:
@@ -128,6 +138,7 @@ def from_validation(exc: msgspec.ValidationError | msgspec.DecodeError, root: st
     if missing:
         field = f"{field}.{missing['name']}"
         message = "required field is missing"
+    message = readable(message)
     if root != "$":
         field = root + field[1:]
     return Invalid.field(field, message)

@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from cortex.contracts.errors import HTTP_STATUS, ErrorCode, Violation
 from cortex.contracts.gateway import Problem
-from cortex.kernel.errors import CortexError
+from cortex.kernel.errors import CortexError, readable
 from cortex.kernel.logging import get_logger
 
 log = get_logger()
@@ -98,6 +98,7 @@ _NAMED_FIELD = re.compile(r"^Object (missing required|contains unknown) field `(
 def _violation(key: str, message: str, source: str) -> Violation:
     """Litestar reports `key: data` for the body itself and `a.b` below it; users get JSON
     paths (`$.a.b`), and a missing or unknown field is named at its own path."""
+    message = readable(message)
     if source != "body":
         return Violation(field=f"{source}.{key}", message=message)
     field = "$" if key in ("", "data") else f"$.{key}"

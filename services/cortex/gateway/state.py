@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 from litestar.connection import ASGIConnection
@@ -10,15 +12,18 @@ from litestar.di import NamedDependency
 from nats.aio.client import Client as NATS
 from nats.micro import add_service
 
+from cortex.contracts.lifecycle import AgentRef, AgentView
 from cortex.gateway.auth import principal_of
 from cortex.gateway.followers import EventFollowers
+from cortex.gateway.readiness import PlatformReadiness, names
 from cortex.kernel import __version__
 from cortex.kernel.bus.connection import connect, disconnect
 from cortex.kernel.bus.rpc import ServiceClient
-from cortex.kernel.errors import Unavailable
+from cortex.kernel.errors import CortexError, Unavailable
 from cortex.kernel.logging import get_logger
 from cortex.kernel.settings import Settings
 from cortex.kernel.tokens import TokenRegistry
+from cortex.kernel.waiting import cancel_and_wait
 
 T = TypeVar("T")
 
@@ -42,6 +47,10 @@ class Gateway:
         self._nc: NATS | None = None
         self._connecting: asyncio.Task[None] | None = None
         self.followers = EventFollowers(lambda: self.nc, self.subjects)
+        self.platform = PlatformReadiness(
+            names(settings.ready_services), names(settings.ready_hosts)
+        )
+        self._watching: asyncio.Task[None] | None = None
 
     @property
     def nc(self) -> NATS:
@@ -77,8 +86,28 @@ class Gateway:
             timeout=timeout,
         )
 
+    async def agent(self, ref: str, connection: ASGIConnection[Any, Any, Any, Any]) -> AgentView:
+        """An agent by id or name."""
+        return await self.ask("lifecycle", "agent.get", AgentRef(ref), AgentView, connection)
+
+    @contextlib.asynccontextmanager
+    async def agent_id(
+        self, ref: str, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AsyncIterator[str]:
+        """The id of agent `ref` (an id or a name), for a call to a service that knows agents by
+        id only: a user who gave the name reads that name in the call's errors, not an id they
+        never typed."""
+        agent_id = (await self.agent(ref, connection)).id
+        try:
+            yield agent_id
+        except CortexError as exc:
+            if ref != agent_id:
+                exc.message = exc.message.replace(agent_id, ref)
+                exc.args = (exc.message,)
+            raise
+
     def readiness(self) -> dict[str, bool]:
-        return {"nats": self.nats_connected}
+        return {"nats": self.nats_connected, **self.platform.checks()}
 
     async def start(self, metadata: dict[str, str]) -> None:
         """Connect in the background: the HTTP port answers (503 until ready) meanwhile."""
@@ -97,13 +126,15 @@ class Gateway:
             metadata={"service": "gateway", **metadata},
         )
         self._nc = nc
+        self._watching = asyncio.create_task(self.platform.watch(nc, self.subjects))
 
     def _on_state(self, connected: bool) -> None:
         self.nats_connected = connected
 
     async def stop(self) -> None:
-        if self._connecting and not self._connecting.done():
-            self._connecting.cancel()
+        for task in (self._connecting, self._watching):
+            if task is not None and not task.done():
+                await cancel_and_wait(task)
         if self._nc:
             await disconnect(self._nc, self.settings.shutdown_grace)
 

@@ -23,10 +23,10 @@ from cortex.contracts.lifecycle import (
     ListTemplates,
     ScaleAgent,
     ScalePlan,
+    TemplateRegistration,
     TemplateSpec,
     TemplateSummary,
     TemplateVersions,
-    TemplateView,
     UpdateAgent,
 )
 from cortex.contracts.pools import ListPools, PoolRef, PoolSpec, PoolView
@@ -122,14 +122,17 @@ class Lifecycle:
 
     # --- templates -----------------------------------------------------------------------
 
-    async def register_template(self, spec: TemplateSpec, ctx: Context | None) -> TemplateView:
+    async def register_template(
+        self, spec: TemplateSpec, ctx: Context | None
+    ) -> TemplateRegistration:
         check_template(spec)
-        await self.template_repo.execute(
+        outcome = await self.template_repo.execute(
             domain.template_stream(spec.name),
             lambda state: domain.register_template(state, spec),
             ctx,
         )
-        return self.templates.get(f"{spec.name}@{spec.version}")
+        view = self.templates.get(f"{spec.name}@{spec.version}")
+        return TemplateRegistration(template=view, created=bool(outcome.events))
 
     async def list_templates(self, req: ListTemplates, ctx: Context) -> list[TemplateSummary]:
         return [

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import msgspec
 
-from cortex.contracts.messaging import StatusUpdate
+from cortex.contracts.messaging import MessageRecord, StatusUpdate
 from cortex.kernel.errors import Unavailable
 from cortex.kernel.logging import get_logger
 from cortex.kernel.service.runtime import ServiceRuntime
@@ -50,6 +50,19 @@ class Indexer:
     def require_ready(self) -> None:
         if not self._ready:
             raise Unavailable("the message index is still being read from JetStream; retry")
+
+    def record(self, msg_id: str) -> MessageRecord | None:
+        """A message's record. A dead-lettered one also says what became of its dead letter,
+        which only the dead-letter index knows: where to look next depends on it."""
+        record = self.messages.get(msg_id)
+        if record is None or record.status != "dead_lettered":
+            return record
+        if self.dead_letters.get(msg_id) is not None:
+            return msgspec.structs.replace(record, dead_letter="kept")
+        replay = wire.replay_id(msg_id)
+        if self.messages.get(replay) is not None:
+            return msgspec.structs.replace(record, dead_letter="replayed", replayed_as=replay)
+        return msgspec.structs.replace(record, dead_letter="purged")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._load(), name="messaging-index")

@@ -69,7 +69,7 @@ def build(settings: Settings, *, max_indexed: int = MAX_INDEXED) -> ServiceRunti
     @runtime.endpoint("message.get", GetMessage)
     async def get_message(req: GetMessage, ctx: Context) -> MessageRecord:
         indexer.require_ready()
-        record = indexer.messages.get(req.id)
+        record = indexer.record(req.id)
         if record is None:
             raise NotFound(f"no message {req.id} is known")
         return record

@@ -24,6 +24,7 @@ from cortex.contracts.workflow import (
     WorkflowPage,
     WorkflowRef,
     WorkflowTemplateRegistered,
+    WorkflowTemplateRegistration,
     WorkflowTemplateSpec,
     WorkflowTemplateSummary,
     WorkflowTemplateVersions,
@@ -104,16 +105,16 @@ class Workflows:
 
     async def register_template(
         self, spec: WorkflowTemplateSpec, ctx: Context
-    ) -> WorkflowTemplateView:
+    ) -> WorkflowTemplateRegistration:
         check_template(spec)
-        await self.template_repo.execute(
+        outcome = await self.template_repo.execute(
             domain.template_stream(spec.name),
             lambda state: domain.register_template(state, spec),
             ctx,
         )
         for view in await self._template_views(spec.name):
             if view.version == spec.version:
-                return view
+                return WorkflowTemplateRegistration(template=view, created=bool(outcome.events))
         raise AssertionError("a registered version is in its stream")
 
     async def list_templates(

@@ -26,13 +26,10 @@ from cortex.kernel.messages import (
     reply_error,
     request_agent,
 )
+from cortex.kernel.serving import SERVING, not_serving
 
 from .durations import step_timeout
 from .substitution import ReferenceError, substitute
-
-SERVING = frozenset({"deploying", "running", "scaling"})
-"""Agent statuses in which a message to it will be handled; to any other a request would only
-wait out its timeout."""
 
 
 class StepError(Exception):
@@ -105,8 +102,9 @@ class Tasks:
             target = await self._pick(_text(scope.fill(step.pool), "pool"))
         else:
             target = await self._find(_text(scope.fill(step.agent), "agent"))
-            if target.status not in SERVING:
-                raise StepError(f"agent {target.name} is {target.status}, not running")
+            idle = not_serving(target.name, target.status)
+            if idle is not None:
+                raise StepError(idle)
         # The request says when its caller stops waiting: a host that gets to it later (after
         # a timeout or a cancel) acknowledges it without running the handler.
         deadline = utcnow() + timedelta(seconds=step_timeout(step))

@@ -20,14 +20,15 @@ from cortex.contracts.lifecycle import (
     AgentView,
     CreateAgent,
     HealthSettings,
+    TemplateRegistration,
     TemplateSpec,
-    TemplateView,
 )
 from cortex.contracts.workflow import (
     CreateWorkflow,
     Execute,
     ExecutionRef,
     ExecutionView,
+    WorkflowTemplateRegistration,
     WorkflowTemplateSpec,
     WorkflowTemplateView,
     WorkflowView,
@@ -110,7 +111,8 @@ class Stack:
         )
 
     async def register(self, template: dict[str, Any]) -> WorkflowTemplateView:
-        return await self.call("template.register", template, WorkflowTemplateView)
+        done = await self.call("template.register", template, WorkflowTemplateRegistration)
+        return done.template
 
     async def run(
         self, template: str, params: dict[str, Any] | None = None, timeout: float = 20.0
@@ -160,7 +162,7 @@ async def stack(make_settings: Callable[..., Settings], tmp_path: Path) -> Async
         await runtime.start()
         runtimes.append(runtime)
     await answering(client, "lifecycle", "agent.get", AgentRef("nobody"))
-    await client.call("lifecycle", "template.register", WORKER, TemplateView)
+    await client.call("lifecycle", "template.register", WORKER, TemplateRegistration)
     stack = Stack(settings, client, nc, calls)
     await stack.start_workflow()
     try:

@@ -6,11 +6,12 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from cortex.contracts.gateway import Problem
 from cortex.contracts.lifecycle import (
     AgentPage,
-    AgentRef,
     AgentStatus,
     AgentView,
     CreateAgent,
@@ -21,12 +22,13 @@ from cortex.contracts.lifecycle import (
     ScalePlan,
     UpdateAgent,
 )
-from cortex.contracts.messages import SendMessage, SendResult
+from cortex.contracts.messages import AgentMessage, SendMessage, SendResult, SendStatus
 from cortex.contracts.names import Labels, Replicas
 from cortex.contracts.registry import InstancePage, ListInstances
 from cortex.gateway.auth import principal_of
+from cortex.gateway.problems import PROBLEM_JSON
 from cortex.gateway.state import Gateway, GatewayDep
-from cortex.kernel.errors import CortexError, Invalid, Timeout
+from cortex.kernel.errors import Conflict, CortexError, Invalid, Timeout
 from cortex.kernel.ids import new_id
 from cortex.kernel.messages import (
     claimed_payload,
@@ -37,6 +39,7 @@ from cortex.kernel.messages import (
     request_agent,
     send_to_agent,
 )
+from cortex.kernel.serving import how_to_deploy, not_serving
 
 TAGS = ["agents"]
 MAX_WAIT = 300.0
@@ -62,7 +65,16 @@ class ScaleBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     replicas: Replicas
 
 
-@post("/api/v1/agents", tags=TAGS, summary="Create an agent from a template")
+@post(
+    "/api/v1/agents",
+    tags=TAGS,
+    summary="Create an agent from a template",
+    responses={
+        200: ResponseSpec(
+            AgentView, description="`dry_run`: the agent as it would be; nothing was created"
+        )
+    },
+)
 async def create_agent(
     gw: GatewayDep,
     data: JSONBody[CreateAgent],
@@ -103,7 +115,7 @@ async def list_agents(
 async def get_agent(
     gw: GatewayDep, ref: FromPath[str], request: Request[Any, Any, Any]
 ) -> AgentView:
-    view = await gw.ask("lifecycle", "agent.get", AgentRef(ref), AgentView, request)
+    view = await gw.agent(ref, request)
     try:
         page = await gw.ask(
             "registry", "instance.list", ListInstances(agent=view.id), InstancePage, request
@@ -149,6 +161,7 @@ async def deploy_agent(
     tags=TAGS,
     status_code=202,
     summary="Change the number of replicas",
+    responses={200: ResponseSpec(ScalePlan, description="`dry_run`: the plan; nothing changed")},
 )
 async def scale_agent(
     gw: GatewayDep,
@@ -156,9 +169,11 @@ async def scale_agent(
     data: JSONBody[ScaleBody],
     request: Request[Any, Any, Any],
     dry_run: DryRun = False,
-) -> ScalePlan:
+) -> Response[ScalePlan]:
     cmd = ScaleAgent(ref=ref, replicas=data.replicas, dry_run=dry_run)
-    return await gw.ask("lifecycle", "agent.scale", cmd, ScalePlan, request)
+    plan = await gw.ask("lifecycle", "agent.scale", cmd, ScalePlan, request)
+    # Accepted means "it will happen"; a dry run made nothing happen, so it is a plain answer.
+    return Response(plan, status_code=200 if dry_run else 202)
 
 
 @delete(
@@ -186,6 +201,20 @@ async def delete_agent(
     tags=TAGS,
     status_code=200,
     summary="Send a message to an agent; with `wait`, return its reply",
+    responses={
+        202: ResponseSpec(
+            SendResult,
+            description="Without `wait` or `confirm`: stored in the agent's inbox "
+            "(`agent_status` says whether the agent runs)",
+        ),
+        409: ResponseSpec(
+            Problem,
+            media_type=PROBLEM_JSON,
+            description="With `wait` or `confirm`, the agent is not running: the message is "
+            "stored all the same (`details.message_id`) and handled once it runs; "
+            "`details.agent_status` says why it does not run now",
+        ),
+    },
 )
 async def send_message(
     gw: GatewayDep,
@@ -202,75 +231,115 @@ async def send_message(
         ),
     ] = None,
 ) -> Response[SendResult]:
-    agent = await gw.ask("lifecycle", "agent.get", AgentRef(ref), AgentView, request)
-    payload = payload_from_api(data.payload, data.content_type)
-    principal = principal_of(request)
-    sender = f"api:{principal.name}" if principal else "api"
     if wait and confirm:
         raise Invalid.field("query.confirm", "wait (for a reply) and confirm exclude each other")
+    agent = await gw.agent(ref, request)
+    principal = principal_of(request)
+    outgoing = _Outgoing(
+        gw,
+        agent,
+        data,
+        payload_from_api(data.payload, data.content_type),
+        sender=f"api:{principal.name}" if principal else "api",
+    )
+    if wait or confirm:
+        await outgoing.refuse_to_wait_for_idle(as_request=bool(wait))
     if confirm:
-        msg_id = new_id()
-        async with confirmation(gw.nc, gw.subjects, msg_id) as outcome:
-            await send_to_agent(
-                gw.nc.jetstream(),
-                gw.subjects,
-                agent.id,
-                payload,
-                content_type=data.content_type,
-                sender=sender,
-                extra_headers=data.headers,
-                msg_id=msg_id,
-            )
-            status = await outcome(confirm)
-        return Response(SendResult(id=msg_id, status=status))  # type: ignore[arg-type]
-    if not wait:
-        msg_id = await send_to_agent(
-            gw.nc.jetstream(),
-            gw.subjects,
-            agent.id,
-            payload,
-            content_type=data.content_type,
-            sender=sender,
-            extra_headers=data.headers,
-        )
-        return Response(SendResult(id=msg_id, status="accepted"), status_code=202)
-    return Response(await _request_reply(gw, agent, data, payload, sender, wait))
+        return Response(await outgoing.confirmed(confirm))
+    if wait:
+        return Response(await outgoing.replied(wait))
+    return Response(await outgoing.accepted(), status_code=202)
 
 
-async def _request_reply(
-    gw: Gateway,
-    agent: AgentView,
-    data: JSONBody[SendMessage],
-    payload: bytes,
-    sender: str,
-    wait: float,
-) -> SendResult:
-    nc = gw.nc
-    msg_id = new_id()
-    try:
-        msg = await request_agent(
-            nc,
-            nc.jetstream(),
-            gw.subjects,
-            agent.id,
-            payload,
-            content_type=data.content_type,
-            sender=sender,
-            timeout=wait,
+class _Outgoing:
+    """One message from the API to an agent, and what the caller waits for."""
+
+    def __init__(
+        self, gw: Gateway, agent: AgentView, data: SendMessage, payload: bytes, sender: str
+    ) -> None:
+        self.gw = gw
+        self.agent = agent
+        self.data = data
+        self.payload = payload
+        self.sender = sender
+
+    async def send(self, msg_id: str | None = None, reply_to: str | None = None) -> str:
+        return await send_to_agent(
+            self.gw.nc.jetstream(),
+            self.gw.subjects,
+            self.agent.id,
+            self.payload,
+            content_type=self.data.content_type,
+            sender=self.sender,
+            reply_to=reply_to,
+            extra_headers=self.data.headers,
             msg_id=msg_id,
-            extra_headers=data.headers,
         )
-    except TimeoutError:
-        raise Timeout(
-            f"agent {agent.name} did not reply within {wait:g}s; the message {msg_id} "
-            "stays in its inbox and will still be delivered",
-            details={"message_id": msg_id, "agent_status": agent.status},
-        ) from None
-    error = reply_error(msg)
-    if error is not None:
-        return SendResult(id=msg_id, status="error", error=error)
-    reply = await claimed_payload(nc.jetstream(), read_message(msg, sender))
-    return SendResult(id=msg_id, status="replied", reply=reply.to_view())
+
+    def result(
+        self,
+        msg_id: str,
+        status: SendStatus,
+        *,
+        reply: AgentMessage | None = None,
+        error: str | None = None,
+    ) -> SendResult:
+        return SendResult(
+            id=msg_id, status=status, reply=reply, error=error, agent_status=self.agent.status
+        )
+
+    async def accepted(self) -> SendResult:
+        return self.result(await self.send(), "accepted")
+
+    async def refuse_to_wait_for_idle(self, *, as_request: bool) -> None:
+        """An agent that does not run cannot answer in any wait: say so now rather than after
+        the wait. The message is stored all the same, as a request if it was one (its late
+        reply goes nowhere), and is handled once the agent runs."""
+        agent = self.agent
+        idle = not_serving(agent.name, agent.status)
+        if idle is None:
+            return
+        msg_id = await self.send(reply_to=self.gw.nc.new_inbox() if as_request else None)
+        raise Conflict(
+            f"{idle}: message {msg_id} waits in its inbox and is handled once the agent runs; "
+            f"{how_to_deploy(agent.name, agent.status)}",
+            details={"message_id": msg_id, "agent": agent.name, "agent_status": agent.status},
+        )
+
+    async def confirmed(self, timeout: float) -> SendResult:
+        msg_id = new_id()
+        async with confirmation(self.gw.nc, self.gw.subjects, msg_id) as outcome:
+            await self.send(msg_id)
+            status = await outcome(timeout)
+        return self.result(msg_id, status)  # type: ignore[arg-type]
+
+    async def replied(self, wait: float) -> SendResult:
+        nc = self.gw.nc
+        msg_id = new_id()
+        try:
+            msg = await request_agent(
+                nc,
+                nc.jetstream(),
+                self.gw.subjects,
+                self.agent.id,
+                self.payload,
+                content_type=self.data.content_type,
+                sender=self.sender,
+                timeout=wait,
+                msg_id=msg_id,
+                extra_headers=self.data.headers,
+            )
+        except TimeoutError:
+            raise Timeout(
+                f"agent {self.agent.name} did not reply within {wait:g}s; the message {msg_id} "
+                "stays in its inbox and will still be delivered",
+                details={"message_id": msg_id, "agent_status": self.agent.status},
+            ) from None
+        error = reply_error(msg)
+        if error is not None:
+            return self.result(msg_id, "error", error=error)
+        reply = await claimed_payload(nc.jetstream(), read_message(msg, self.sender))
+        return self.result(msg_id, "replied", reply=reply.to_view())
 
 
 ROUTES = [

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from litestar import Request, get
 from litestar.params import FromQuery, QueryParameter
 
-from cortex.contracts.lifecycle import AgentRef, AgentView
 from cortex.contracts.registry import Health, HostView, InstancePage, ListHosts, ListInstances
 from cortex.gateway.state import GatewayDep
 
@@ -37,7 +36,7 @@ async def list_instances(
 ) -> InstancePage:
     agent_id = None
     if agent:
-        agent_id = (await gw.ask("lifecycle", "agent.get", AgentRef(agent), AgentView, request)).id
+        agent_id = (await gw.agent(agent, request)).id
     query = ListInstances(agent=agent_id, host=host, status=status, limit=limit, after=after)
     return await gw.ask("registry", "instance.list", query, InstancePage, request)
 

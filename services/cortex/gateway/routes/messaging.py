@@ -8,7 +8,6 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from cortex.contracts.lifecycle import AgentRef, AgentView
 from cortex.contracts.messages import SendMessage, SendResult
 from cortex.contracts.messaging import (
     DeadLetter,
@@ -27,16 +26,12 @@ from cortex.contracts.messaging import (
     TopicView,
 )
 from cortex.gateway.auth import principal_of
-from cortex.gateway.state import Gateway, GatewayDep
+from cortex.gateway.state import GatewayDep
 from cortex.kernel.messages import payload_from_api, publish_to_topic
 
 
 class TopicBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     topic: str
-
-
-async def _agent_id(gw: Gateway, ref: str, request: Request[Any, Any, Any]) -> str:
-    return (await gw.ask("lifecycle", "agent.get", AgentRef(ref), AgentView, request)).id
 
 
 @post(
@@ -78,8 +73,11 @@ async def list_topics(gw: GatewayDep, request: Request[Any, Any, Any]) -> list[T
 async def list_subscriptions(
     gw: GatewayDep, ref: FromPath[str], request: Request[Any, Any, Any]
 ) -> list[SubscriptionView]:
-    query = ListSubscriptions(agent_id=await _agent_id(gw, ref, request))
-    return await gw.ask("messaging", "subscription.list", query, list[SubscriptionView], request)
+    async with gw.agent_id(ref, request) as agent_id:
+        query = ListSubscriptions(agent_id=agent_id)
+        return await gw.ask(
+            "messaging", "subscription.list", query, list[SubscriptionView], request
+        )
 
 
 @post(
@@ -91,8 +89,9 @@ async def list_subscriptions(
 async def subscribe(
     gw: GatewayDep, ref: FromPath[str], data: JSONBody[TopicBody], request: Request[Any, Any, Any]
 ) -> SubscriptionView:
-    cmd = Subscription(agent_id=await _agent_id(gw, ref, request), topic=data.topic)
-    return await gw.ask("messaging", "subscription.add", cmd, SubscriptionView, request)
+    async with gw.agent_id(ref, request) as agent_id:
+        cmd = Subscription(agent_id=agent_id, topic=data.topic)
+        return await gw.ask("messaging", "subscription.add", cmd, SubscriptionView, request)
 
 
 @delete(
@@ -104,8 +103,9 @@ async def subscribe(
 async def unsubscribe(
     gw: GatewayDep, ref: FromPath[str], topic: FromPath[str], request: Request[Any, Any, Any]
 ) -> None:
-    cmd = Subscription(agent_id=await _agent_id(gw, ref, request), topic=topic)
-    await gw.ask("messaging", "subscription.remove", cmd, object, request)
+    async with gw.agent_id(ref, request) as agent_id:
+        cmd = Subscription(agent_id=agent_id, topic=topic)
+        await gw.ask("messaging", "subscription.remove", cmd, object, request)
 
 
 @get(
@@ -132,10 +132,9 @@ async def agent_messages(
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     before: FromQuery[str | None] = None,
 ) -> MessagePage:
-    query = ListMessages(
-        agent_id=await _agent_id(gw, ref, request), direction=direction, limit=limit, before=before
-    )
-    return await gw.ask("messaging", "message.list", query, MessagePage, request)
+    async with gw.agent_id(ref, request) as agent_id:
+        query = ListMessages(agent_id=agent_id, direction=direction, limit=limit, before=before)
+        return await gw.ask("messaging", "message.list", query, MessagePage, request)
 
 
 @get("/api/v1/dlq", tags=["dead letters"], summary="Dead letters, oldest first")
@@ -146,7 +145,7 @@ async def list_dead_letters(
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     after: FromQuery[str | None] = None,
 ) -> DeadLetterPage:
-    agent_id = await _agent_id(gw, agent, request) if agent else None
+    agent_id = (await gw.agent(agent, request)).id if agent else None
     query = ListDeadLetters(agent_id=agent_id, limit=limit, after=after)
     return await gw.ask("messaging", "dlq.list", query, DeadLetterPage, request)
 

@@ -9,7 +9,6 @@ import msgspec
 from litestar import Request, Response, get, patch, put
 from litestar.params import FromPath
 
-from cortex.contracts.lifecycle import AgentRef, AgentView
 from cortex.contracts.state import (
     GetState,
     PatchState,
@@ -19,7 +18,7 @@ from cortex.contracts.state import (
     StateWrite,
 )
 from cortex.gateway.auth import principal_of
-from cortex.gateway.state import Gateway, GatewayDep
+from cortex.gateway.state import GatewayDep
 from cortex.kernel.errors import Invalid
 
 TAGS = ["state"]
@@ -39,10 +38,6 @@ def if_match(request: Request[Any, Any, Any]) -> int | None:
     if not found:
         raise Invalid.field("header.If-Match", 'must be the ETag of a version, e.g. "3"')
     return int(found[1])
-
-
-async def _agent_id(gw: Gateway, ref: str, request: Request[Any, Any, Any]) -> str:
-    return (await gw.ask("lifecycle", "agent.get", AgentRef(ref), AgentView, request)).id
 
 
 async def _json_body(request: Request[Any, Any, Any]) -> Any:
@@ -69,8 +64,8 @@ def _written(result: StateWrite) -> Response[StateWrite]:
 async def get_state(
     gw: GatewayDep, ref: FromPath[str], request: Request[Any, Any, Any]
 ) -> Response[StateView]:
-    agent_id = await _agent_id(gw, ref, request)
-    view = await gw.ask("registry", "state.get", GetState(agent_id), StateView, request)
+    async with gw.agent_id(ref, request) as agent_id:
+        view = await gw.ask("registry", "state.get", GetState(agent_id), StateView, request)
     return Response(view, headers={"ETag": etag(view.version)})
 
 
@@ -82,14 +77,14 @@ async def get_state(
 async def put_state(
     gw: GatewayDep, ref: FromPath[str], request: Request[Any, Any, Any]
 ) -> Response[StateWrite]:
-    agent_id = await _agent_id(gw, ref, request)
-    cmd = PutState(
-        agent_id=agent_id,
-        value=await _json_body(request),
-        writer=_writer(request),
-        expected_version=if_match(request),
-    )
-    return _written(await gw.ask("registry", "state.put", cmd, StateWrite, request))
+    async with gw.agent_id(ref, request) as agent_id:
+        cmd = PutState(
+            agent_id=agent_id,
+            value=await _json_body(request),
+            writer=_writer(request),
+            expected_version=if_match(request),
+        )
+        return _written(await gw.ask("registry", "state.put", cmd, StateWrite, request))
 
 
 @patch(
@@ -100,14 +95,17 @@ async def put_state(
 async def patch_state(
     gw: GatewayDep, ref: FromPath[str], request: Request[Any, Any, Any]
 ) -> Response[StateWrite]:
-    agent_id = await _agent_id(gw, ref, request)
-    body = await _json_body(request)
-    if not isinstance(body, dict):
-        raise Invalid.field("$", "a merge patch is a JSON object")
-    cmd = PatchState(
-        agent_id=agent_id, patch=body, writer=_writer(request), expected_version=if_match(request)
-    )
-    return _written(await gw.ask("registry", "state.patch", cmd, StateWrite, request))
+    async with gw.agent_id(ref, request) as agent_id:
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise Invalid.field("$", "a merge patch is a JSON object")
+        cmd = PatchState(
+            agent_id=agent_id,
+            patch=body,
+            writer=_writer(request),
+            expected_version=if_match(request),
+        )
+        return _written(await gw.ask("registry", "state.patch", cmd, StateWrite, request))
 
 
 @get(
@@ -118,8 +116,8 @@ async def patch_state(
 async def state_history(
     gw: GatewayDep, ref: FromPath[str], request: Request[Any, Any, Any]
 ) -> StateHistory:
-    agent_id = await _agent_id(gw, ref, request)
-    return await gw.ask("registry", "state.history", GetState(agent_id), StateHistory, request)
+    async with gw.agent_id(ref, request) as agent_id:
+        return await gw.ask("registry", "state.history", GetState(agent_id), StateHistory, request)
 
 
 ROUTES = [get_state, put_state, patch_state, state_history]

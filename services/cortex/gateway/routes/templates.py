@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from cortex.contracts.lifecycle import (
     GetTemplate,
     ListTemplates,
+    TemplateRegistration,
     TemplateSpec,
     TemplateSummary,
     TemplateVersions,
@@ -18,6 +20,14 @@ from cortex.contracts.lifecycle import (
 from cortex.gateway.state import GatewayDep
 
 TAGS = ["templates"]
+T = TypeVar("T")
+UNCHANGED = "This version was registered already with the same definition: nothing changed"
+
+
+def registered(view: T, *, created: bool) -> Response[T]:
+    """201 for a version this request registered; 200 when it was there already, so that a
+    client (and the CLI) can tell "registered" from "unchanged"."""
+    return Response(view, status_code=201 if created else 200)
 
 
 @post(
@@ -25,11 +35,13 @@ TAGS = ["templates"]
     tags=TAGS,
     status_code=201,
     summary="Register a template version (immutable once registered)",
+    responses={200: ResponseSpec(TemplateView, description=UNCHANGED)},
 )
 async def register_template(
     gw: GatewayDep, data: JSONBody[TemplateSpec], request: Request[Any, Any, Any]
-) -> TemplateView:
-    return await gw.ask("lifecycle", "template.register", data, TemplateView, request)
+) -> Response[TemplateView]:
+    done = await gw.ask("lifecycle", "template.register", data, TemplateRegistration, request)
+    return registered(done.template, created=done.created)
 
 
 @get("/api/v1/templates", tags=TAGS, summary="Every template, with its versions")

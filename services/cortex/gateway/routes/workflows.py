@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from cortex.contracts.events import EventEnvelope
 from cortex.contracts.workflow import (
     CreateWorkflow,
     Execute,
@@ -24,12 +26,14 @@ from cortex.contracts.workflow import (
     ListWorkflowTemplates,
     WorkflowPage,
     WorkflowRef,
+    WorkflowTemplateRegistration,
     WorkflowTemplateSpec,
     WorkflowTemplateSummary,
     WorkflowTemplateVersions,
     WorkflowTemplateView,
     WorkflowView,
 )
+from cortex.gateway.routes.templates import UNCHANGED, registered
 from cortex.gateway.state import Gateway, GatewayDep
 
 KEEPALIVE = 15.0
@@ -45,11 +49,15 @@ class ExecuteBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     tags=["workflows"],
     status_code=201,
     summary="Register a workflow template version (validated; immutable once registered)",
+    responses={200: ResponseSpec(WorkflowTemplateView, description=UNCHANGED)},
 )
 async def register_template(
     gw: GatewayDep, data: JSONBody[WorkflowTemplateSpec], request: Request[Any, Any, Any]
-) -> WorkflowTemplateView:
-    return await gw.ask("workflow", "template.register", data, WorkflowTemplateView, request)
+) -> Response[WorkflowTemplateView]:
+    done = await gw.ask(
+        "workflow", "template.register", data, WorkflowTemplateRegistration, request
+    )
+    return registered(done.template, created=done.created)
 
 
 @get("/api/v1/workflow-templates", tags=["workflows"], summary="Workflow templates")
@@ -171,19 +179,22 @@ async def execution_events(
     gw: GatewayDep, execution_id: FromPath[str], request: Request[Any, Any, Any]
 ) -> ServerSentEvent:
     # Ask once now, so an unknown execution is a 404 rather than an empty stream.
-    await gw.ask("workflow", "execution.get", ExecutionRef(execution_id), ExecutionView, request)
+    await _execution(gw, execution_id, request)
     return ServerSentEvent(_follow(gw, execution_id, request))
 
 
 async def _follow(
     gw: Gateway, execution_id: str, request: Request[Any, Any, Any]
 ) -> AsyncIterator[ServerSentEventMessage]:
-    """Subscribe first, then read the current view: no event can fall between the two."""
+    """Subscribe first, then read the current view: no event can fall between the two.
+
+    Events the view already holds arrive all the same (the outbox relay publishes after the
+    workflow service has applied them, and a second relay publishes its own copies), so the
+    stream sends each event once, in order: ids only go up from the first view's version."""
     async with gw.followers.follow("workflow", f"execution-{execution_id}") as events:
-        view = await gw.ask(
-            "workflow", "execution.get", ExecutionRef(execution_id), ExecutionView, request
-        )
-        yield _message("execution", view, view.version)
+        view = await _execution(gw, execution_id, request)
+        last = view.version
+        yield _message("execution", view, last)
         while view.status == "running":
             try:
                 async with asyncio.timeout(KEEPALIVE):
@@ -191,17 +202,26 @@ async def _follow(
             except TimeoutError:
                 yield ServerSentEventMessage(comment="keep-alive")
                 continue
-            envelope = msgspec.json.decode(msg.data)
-            yield ServerSentEventMessage(
-                data=msg.data.decode(), event=envelope.get("type"), id=envelope.get("version")
-            )
-            view = await gw.ask(
-                "workflow", "execution.get", ExecutionRef(execution_id), ExecutionView, request
-            )
-            yield _message("execution", view, view.version)
+            envelope = msgspec.json.decode(msg.data, type=EventEnvelope)
+            if envelope.version <= last:
+                continue
+            last = envelope.version
+            yield ServerSentEventMessage(data=msg.data.decode(), event=envelope.type, id=last)
+            view = await _execution(gw, execution_id, request)
+            # No id: the view may be ahead of the events still on their way, and those must
+            # not look like repeats of an id already sent.
+            yield _message("execution", view)
 
 
-def _message(event: str, view: ExecutionView, version: int) -> ServerSentEventMessage:
+async def _execution(
+    gw: Gateway, execution_id: str, request: Request[Any, Any, Any]
+) -> ExecutionView:
+    return await gw.ask(
+        "workflow", "execution.get", ExecutionRef(execution_id), ExecutionView, request
+    )
+
+
+def _message(event: str, view: ExecutionView, version: int | None = None) -> ServerSentEventMessage:
     return ServerSentEventMessage(data=msgspec.json.encode(view).decode(), event=event, id=version)
 
 
