@@ -26,7 +26,7 @@ TEXTS = ["the quick brown fox", "jumps over", "the lazy dog", "and runs", "far a
 def pipeline_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack(
         tmp_path_factory.mktemp("pipeline"),
-        CORTEX_AGENT_PATH=str(REPO / "examples" / "pipeline"),
+        CORTEX_AGENT_PATH=str(REPO / "examples" / "agents"),
         **FAST_HEALTH,
     ).start()
     yield stack

@@ -1,0 +1,1 @@
+"""The pipeline example's agents: a dispatcher, workers and an aggregator (docs/messaging.md)."""
