@@ -8,6 +8,14 @@ import pytest
 from tests.support.stack import Stack
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_stack_left_behind() -> Iterator[None]:
+    """A test that failed before stopping its own platform leaves it to the session's end."""
+    yield
+    for left in list(Stack.started):
+        left.stop()
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One running platform shared by a module's read-mostly tests."""

@@ -8,9 +8,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 
+from cortex.embedded.supervisor import die_with_parent
 from tests.support.ports import free_port
 
 CORTEX = str(Path(sys.executable).parent / "cortex")
@@ -66,6 +68,9 @@ def cmdline(pid: int) -> str:
 
 
 class Stack:
+    started: ClassVar[set[Stack]] = set()
+    """Stacks running now: the session stops whatever a failed test left running."""
+
     def __init__(self, root: Path, **env: str) -> None:
         self.root = root
         self.data_dir = root / "data"
@@ -99,8 +104,16 @@ class Stack:
         out = self.out_path.open("ab")
         seen = len(self.output)  # a restart appends to the same file
         self.proc = subprocess.Popen(
-            [CORTEX, "up"], env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=self.root
+            [CORTEX, "up"],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=self.root,
+            # Even a killed test run leaves no platform behind. The function only makes one
+            # system call, through a library loaded before the fork.
+            preexec_fn=die_with_parent,  # noqa: PLW1509
         )
+        Stack.started.add(self)
         deadline = time.monotonic() + timeout
         while "is up." not in self.output[seen:]:
             if self.proc.poll() is not None:
@@ -123,6 +136,7 @@ class Stack:
         raise LookupError(f"no child of cortex up runs {marker!r} with {env}")
 
     def stop(self, timeout: float = 60.0) -> int:
+        Stack.started.discard(self)
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else 0
         self.proc.send_signal(signal.SIGTERM)

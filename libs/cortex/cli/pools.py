@@ -137,8 +137,8 @@ def discover(ref: str, pick: str | None, as_json: bool) -> None:
         ("Status", found["status"]),
         ("Inbox", found["inbox"]),
     ]
-    if pick:
-        fields.append(("Picked", f"{picked['instance_id']} ({pick})" if picked else "none"))
+    if picked:  # with --pick and no healthy instance the gateway answers 503 instead
+        fields.append(("Picked", f"{picked['instance_id']} ({pick})"))
     print_fields(fields)
     click.echo()
     endpoints = found["endpoints"]
