@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -58,20 +57,3 @@ def test_the_documented_greeter_walkthrough(greeter_stack: Stack) -> None:
     assert {r["text"] for r in replies} == {"Good morning, Ada!"}
     assert len({r["replica"] for r in replies}) == 2  # both replicas take their share
     cortex(greeter_stack, "agents", "delete", "greeter", "--grace", "2")
-
-
-def test_the_template_of_docs_cli_md_registers_next_to_the_greeter(
-    greeter_stack: Stack, tmp_path: Path
-) -> None:
-    """A reader who followed docs/agents.md goes on with docs/cli.md on the same platform: the
-    example there must not take a name the greeter walkthrough registered."""
-    cortex(greeter_stack, "templates", "register", "-f", "examples/greeter-template.yaml")
-    cli_md = (REPO / "docs" / "cli.md").read_text()
-    found = re.search(r"```yaml\n# (\S+\.yaml)\n(.*?)```", cli_md, re.S)
-    assert found, "docs/cli.md has no template file example"
-    example = tmp_path / found[1]
-    example.write_text(found[2])
-    registered = cortex(greeter_stack, "templates", "register", "-f", str(example))
-    assert registered.startswith("registered template ")
-    names = {t["name"] for t in json.loads(cortex(greeter_stack, "templates", "list", "--json"))}
-    assert {"greeter", example.stem} <= names

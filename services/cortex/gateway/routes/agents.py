@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import msgspec
@@ -40,6 +41,7 @@ from cortex.kernel.messages import (
     send_to_agent,
 )
 from cortex.kernel.serving import how_to_deploy, not_serving
+from cortex.kernel.waiting import cancel_and_wait
 
 TAGS = ["agents"]
 MAX_WAIT = 300.0
@@ -115,13 +117,24 @@ async def list_agents(
 async def get_agent(
     gw: GatewayDep, ref: FromPath[str], request: Request[Any, Any, Any]
 ) -> AgentView:
-    view = await gw.agent(ref, request)
+    async def instances(agent_id: str) -> InstancePage | None:
+        try:
+            return await gw.ask(
+                "registry", "instance.list", ListInstances(agent=agent_id), InstancePage, request
+            )
+        except CortexError:
+            return None  # the registry is away: the agent itself is still worth showing
+
+    # Both questions at once when REF may be the id (it usually is): one round trip less.
+    guess = asyncio.create_task(instances(ref))
     try:
-        page = await gw.ask(
-            "registry", "instance.list", ListInstances(agent=view.id), InstancePage, request
-        )
-    except CortexError:
-        return view  # the registry is away: the agent itself is still worth showing
+        view = await gw.agent(ref, request)
+    except BaseException:
+        await cancel_and_wait(guess)
+        raise
+    page = await guess if view.id == ref else await instances(view.id)
+    if page is None:
+        return view
     ready = sum(1 for i in page.items if i.health == "healthy" and i.state == "running")
     return msgspec.structs.replace(view, instances=page.items, ready_replicas=ready)
 
