@@ -11,7 +11,14 @@ import msgspec
 import pytest
 
 from cortex.kernel.errors import Invalid
-from cortex.kernel.store import ConcurrencyError, EventStore, NewEvent, open_store
+from cortex.kernel.store import (
+    AlreadyApplied,
+    Claim,
+    ConcurrencyError,
+    EventStore,
+    NewEvent,
+    open_store,
+)
 from tests.support.race import append_first
 
 
@@ -194,3 +201,74 @@ async def test_bad_arguments_are_refused_before_anything_is_written(store: Event
     with pytest.raises(Invalid, match="expected_version"):
         await store.append("s-1", [event()], -1)
     assert await store.last_position() == 0
+
+
+async def test_a_claim_is_written_with_the_events(store: EventStore) -> None:
+    claim = Claim("idem:k1", b"applied")
+    assert await store.append("s-1", [event(n=1)], 0, claim=claim) == 1
+    assert await store.get_meta("idem:k1") == b"applied"
+    assert [payload(e) for e in await store.read("s-1")] == [{"n": 1}]
+
+
+async def test_a_taken_claim_writes_nothing_and_raises(store: EventStore) -> None:
+    await store.append("s-1", [event(n=1)], 0, claim=Claim("idem:k1", b"first"))
+    last = await store.last_position()
+    for stream, expected in (("s-1", 1), ("s-2", None), ("s-1", 0)):
+        # Refused for the claim before the version is looked at: a stale version too.
+        with pytest.raises(AlreadyApplied) as caught:
+            await store.append(stream, [event(n=2)], expected, claim=Claim("idem:k1", b"second"))
+        assert caught.value.key == "idem:k1"
+    with pytest.raises(AlreadyApplied):
+        await store.claim(Claim("idem:k1", b"alone"))
+    assert await store.get_meta("idem:k1") == b"first"
+    assert await store.last_position() == last
+    assert await store.read("s-2") == []
+
+
+async def test_a_claim_is_not_written_when_its_append_is_refused(store: EventStore) -> None:
+    await store.append("s-1", [event(n=1)], 0)
+    with pytest.raises(ConcurrencyError):
+        await store.append("s-1", [event(n=2)], 0, claim=Claim("idem:k1", b"applied"))
+    assert await store.get_meta("idem:k1") is None
+    # Free, so the retry that decides again on the fresh stream takes it.
+    assert await store.append("s-1", [event(n=2)], 1, claim=Claim("idem:k1", b"applied")) == 2
+    assert await store.get_meta("idem:k1") == b"applied"
+
+
+async def test_a_claim_alone_and_the_record_it_may_replace(store: EventStore) -> None:
+    await store.claim(Claim("idem:k1", b"old"))
+    assert await store.get_meta("idem:k1") == b"old"
+    with pytest.raises(AlreadyApplied):
+        await store.claim(Claim("idem:k1", b"new", replaces=b"something else"))
+    # An expired record is replaced only by a writer that saw it: of two, one wins.
+    await store.append("s-1", [event(n=1)], 0, claim=Claim("idem:k1", b"new", replaces=b"old"))
+    with pytest.raises(AlreadyApplied):
+        await store.claim(Claim("idem:k1", b"newer", replaces=b"old"))
+    assert await store.get_meta("idem:k1") == b"new"
+
+
+async def test_racing_claims_of_one_key_exactly_one_writes(
+    store_url: str, service_name: str
+) -> None:
+    # Two stores on one database: separate connections, as two replicas have.
+    stores = [await open_store(store_url, service_name) for _ in range(2)]
+    try:
+
+        async def attempt(i: int) -> str:
+            try:
+                await stores[i % 2].append(
+                    f"s-{i}", [event(writer=i)], 0, claim=Claim("idem:contested", str(i).encode())
+                )
+            except AlreadyApplied:
+                return "applied already"
+            return "won"
+
+        results = await asyncio.gather(*(attempt(i) for i in range(20)))
+        assert results.count("won") == 1
+        winner = results.index("won")
+        assert await stores[0].get_meta("idem:contested") == str(winner).encode()
+        everything = await stores[0].read_all(0, 100)
+        assert [e.stream_id for e in everything] == [f"s-{winner}"]
+    finally:
+        for opened in stores:
+            await opened.close()

@@ -11,14 +11,18 @@ import msgspec
 import nats
 import pytest
 from nats.aio.client import Client as NATS
+from prometheus_client import REGISTRY
 
+from cortex.contracts.events import QuarantinedEvent
 from cortex.contracts.replies import Reply
 from cortex.kernel.bus.discovery import scatter
 from cortex.kernel.bus.rpc import ServiceClient
-from cortex.kernel.errors import Conflict, Internal, Invalid, NotFound, Unavailable
+from cortex.kernel.errors import Conflict, Internal, Invalid, NotFound, Timeout, Unavailable
 from cortex.kernel.service import ServiceRuntime
 from cortex.kernel.settings import Settings
-from tests.support.demo_service import Echoed, Notes, build
+from cortex.kernel.store import NewEvent, open_store
+from tests.support.demo_service import CODEC, Echoed, NoteAdded, Notes, build
+from tests.support.polling import settled
 
 
 async def raw_request(nc: NATS, subject: str) -> Any:
@@ -210,3 +214,125 @@ async def test_stats_report_requests_and_errors_per_endpoint(
     assert endpoints["echo"]["requests"] == 3
     assert endpoints["echo"]["errors"] == 0
     assert endpoints["lookup"]["errors"] == 1
+
+
+async def test_replicas_on_one_store_apply_a_keyed_command_once(
+    make_settings: Callable[..., Settings], nc: NATS
+) -> None:
+    settings = make_settings()
+    replicas = [build(settings, replica="r1"), build(settings, replica="r2")]
+    for r in replicas:
+        await r.start()
+    try:
+        client = ServiceClient(nc, replicas[0].subjects, timeout=10)
+        rounds = 8
+        for round_ in range(rounds):
+            key = f"note-{round_}"
+            # Sent at once, they reach both replicas (the queue group spreads them) and stay
+            # in the handler long enough for both to be in it together.
+            replies = await asyncio.gather(
+                *(
+                    client.call(
+                        "demo", "note.add", {"note": key, "pause": 0.05}, Notes, idempotency_key=key
+                    )
+                    for _ in range(4)
+                )
+            )
+            assert all(r == replies[0] for r in replies), round_
+            assert replies[0].notes.count(key) == 1
+        stored = await replicas[0].store.read("notes")
+        assert [CODEC.decode(e).note for e in stored] == [f"note-{i}" for i in range(rounds)]
+        served = [
+            {e["name"]: e["data"]["requests"] for e in s["endpoints"]}["note-add"]
+            for s in await scatter(nc, "$SRV.STATS")
+            if s["name"] == replicas[0].subjects.service_name("demo")
+        ]
+        assert len(served) == 2
+        assert all(served), f"one replica got every request: {served}"
+    finally:
+        for r in replicas:
+            await r.stop()
+
+
+async def test_a_command_applied_whose_reply_was_lost_is_not_applied_again(
+    make_settings: Callable[..., Settings], nc: NATS
+) -> None:
+    # The first replica stops (its grace too short for the command) after appending and
+    # before its reply is recorded: as a crash would leave it.
+    first = build(make_settings(shutdown_grace=0.2))
+    await first.start()
+    body = {"note": "once", "linger": 30}
+    gone = asyncio.create_task(
+        ServiceClient(nc, first.subjects, timeout=3).call(
+            "demo", "note.add", body, Notes, idempotency_key="k"
+        )
+    )
+    await settled(lambda: first.store.read("notes"), lambda events: len(events) == 1, timeout=5)
+    await first.stop()
+    with pytest.raises(Timeout):
+        await gone
+
+    second = build(make_settings(request_timeout=1.0))
+    await second.start()
+    try:
+        client = ServiceClient(nc, second.subjects, timeout=5)
+        with pytest.raises(Conflict, match="was applied, but its reply was lost") as caught:
+            await client.call("demo", "note.add", body, Notes, idempotency_key="k")
+        assert caught.value.details == {"idempotency_key": "k"}
+        assert len(await second.store.read("notes")) == 1
+        with pytest.raises(Conflict, match="different request"):
+            await client.call("demo", "note.add", {"note": "other"}, Notes, idempotency_key="k")
+    finally:
+        await second.stop()
+
+
+async def test_a_stored_event_that_does_not_decode_is_quarantined_and_the_service_serves(
+    make_settings: Callable[..., Settings], nc: NATS
+) -> None:
+    settings = make_settings()
+    store = await open_store(settings.effective_store, "demo")
+    kept = CODEC.new(NoteAdded("kept"), stream_type="note")
+    broken = NewEvent(type="note.added", stream_type="note", data=b'{"text": 1}')
+    await store.append("notes", [kept, broken], None)
+    await store.close()
+
+    def counted() -> float:
+        labels = {"service": "demo", "type": "note.added"}
+        return REGISTRY.get_sample_value("cortex_events_quarantined_total", labels) or 0.0
+
+    before = counted()
+    rt = build(settings)
+    await rt.start()
+    try:
+        client = ServiceClient(nc, rt.subjects)
+        assert await client.call("demo", "notes", {}, Notes) == Notes(notes=["kept"])
+        [bad] = rt.quarantined
+        assert (bad.event_id, bad.type, bad.stream_id, bad.position, bad.reader) == (
+            broken.event_id,
+            "note.added",
+            "notes",
+            2,
+            "projection notes",
+        )
+        assert "missing required field `note`" in bad.error
+
+        # While serving: an event of a later release of the service (a newer version).
+        newer = NewEvent(
+            type="note.added", stream_type="note", data=b'{"note": "later"}', schema_version=2
+        )
+        await rt.store.append("notes", [newer], None)
+        added = await client.call("demo", "note.add", {"note": "after"}, Notes)
+        assert added == Notes(notes=["kept", "after"])
+        assert [q.event_id for q in rt.quarantined] == [broken.event_id, newer.event_id]
+        assert "reads versions 1 to 1" in rt.quarantined[1].error
+        assert counted() - before == 2
+
+        [info] = [
+            i
+            for i in await scatter(nc, "$SRV.INFO")
+            if i["name"] == rt.subjects.service_name("demo")
+        ]
+        listed = info["metadata"]["quarantined"]
+        assert msgspec.json.decode(listed, type=list[QuarantinedEvent]) == rt.quarantined
+    finally:
+        await rt.stop()

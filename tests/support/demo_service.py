@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import ClassVar
 
 import msgspec
 
 from cortex.contracts.events import EventEnvelope
 from cortex.kernel.errors import NotFound
+from cortex.kernel.events import EventCodec
 from cortex.kernel.projection import StructProjection
 from cortex.kernel.service import Context, ServiceRuntime
 from cortex.kernel.settings import Settings
-from cortex.kernel.store import NewEvent
 
 
 class Echo(msgspec.Struct):
@@ -26,6 +27,19 @@ class Echoed(msgspec.Struct):
 
 class AddNote(msgspec.Struct):
     note: str
+    pause: float = 0.0
+    """Seconds the handler waits before it appends: long enough, and two replicas given the
+    same command are both inside it at once."""
+    linger: float = 0.0
+    """Seconds it waits after appending, before it answers."""
+
+
+class NoteAdded(msgspec.Struct, frozen=True):
+    TYPE: ClassVar[str] = "note.added"
+    note: str
+
+
+CODEC = EventCodec(NoteAdded)
 
 
 class Notes(msgspec.Struct):
@@ -45,8 +59,9 @@ class NotesProjection(StructProjection[Notes]):
     model_type = Notes
 
     def apply(self, event: EventEnvelope) -> None:
-        if event.type == "note.added":
-            self.model.notes.append(msgspec.json.decode(event.data)["note"])
+        data = CODEC.decode(event)
+        if isinstance(data, NoteAdded):
+            self.model.notes.append(data.note)
 
 
 def build(settings: Settings, replica: str = "r1") -> ServiceRuntime:
@@ -59,19 +74,15 @@ def build(settings: Settings, replica: str = "r1") -> ServiceRuntime:
 
     @runtime.endpoint("note.add", AddNote)
     async def add_note(cmd: AddNote, ctx: Context) -> Notes:
-        await runtime.append(
-            "notes",
-            [
-                NewEvent(
-                    type="note.added",
-                    stream_type="note",
-                    data=msgspec.json.encode({"note": cmd.note}),
-                    actor=ctx.actor,
-                    correlation_id=ctx.correlation_id,
-                )
-            ],
-            None,
+        await asyncio.sleep(cmd.pause)
+        event = CODEC.new(
+            NoteAdded(cmd.note),
+            stream_type="note",
+            actor=ctx.actor,
+            correlation_id=ctx.correlation_id,
         )
+        await runtime.append("notes", [event], None, ctx=ctx)
+        await asyncio.sleep(cmd.linger)
         return notes.model
 
     @runtime.endpoint("notes", msgspec.Struct)

@@ -27,3 +27,20 @@ class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True):
     causation_id: str | None = None
     actor: str | None = None
     schema_version: int = 1
+
+
+class QuarantinedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored event a service skips because it cannot decode it, even after upcasting: kept
+    in the store untouched, reported in `/api/v1/status` until the service is fixed."""
+
+    event_id: str
+    stream_id: str
+    type: str
+    schema_version: int
+    position: int
+    reader: str
+    """The read model (`projection agents`) or aggregate (`aggregate agent`) that met it."""
+    error: str
+    """Why it does not decode."""
+    at: datetime
+    """When this instance first met it."""

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import msgspec
 
 from cortex.contracts.errors import Violation
+from cortex.contracts.events import QuarantinedEvent
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,6 +36,9 @@ class ServiceStatus(msgspec.Struct, frozen=True, kw_only=True):
     instances: list[ServiceInstance]
     endpoints: list[str]
     """The NATS subjects it answers."""
+    quarantined: list[QuarantinedEvent] = []
+    """Stored events its instances skip because they cannot decode them (the latest 20 each,
+    oldest position first); `cortex_events_quarantined_total` counts them all."""
 
 
 class StreamStatus(msgspec.Struct, frozen=True, kw_only=True):

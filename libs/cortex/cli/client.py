@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,12 @@ from cortex.kernel.settings import Settings
 
 STREAM_READ_TIMEOUT = 45.0
 """Seconds a live stream may stay silent: three of the gateway's 15 s keep-alives missed."""
+
+CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+RETRY_PAUSES = (0.5, 2.0)
+"""Seconds before sending a change again, with its key, after a timeout or a 503/504."""
+RETRY_STATUSES = frozenset({503, 504})
+"""`unavailable` and `timeout`: the change may or may not have been made."""
 
 
 class CliError(Exception):
@@ -70,15 +78,34 @@ class GatewayClient:
 
     def exchange(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
         """The HTTP status with the body, where the status says more than the body does (200
-        "unchanged" against 201 "created")."""
-        try:
-            reply = self._http.request(method, path, **kwargs)
-        except httpx.ConnectError:
-            raise GatewayUnreachable(self._unreachable()) from None
-        except httpx.TimeoutException:
-            raise GatewayUnreachable(
-                f"the gateway at {self.base_url} did not answer in time"
-            ) from None
+        "unchanged" against 201 "created").
+
+        A change carries a fresh `Idempotency-Key` and, after a timeout or a 503/504, is sent
+        again with the same key: the platform makes it once however often it arrives. Not a
+        message send: the gateway stores each as a new message, key or not."""
+        pauses: tuple[float, ...] = ()
+        if method.upper() in CHANGES and not path.endswith("/messages"):
+            kwargs["headers"] = {
+                "Idempotency-Key": str(uuid.uuid4()),
+                **(kwargs.get("headers") or {}),
+            }
+            pauses = RETRY_PAUSES
+        for attempt in range(len(pauses) + 1):
+            if attempt:
+                time.sleep(pauses[attempt - 1])
+            last = attempt == len(pauses)
+            try:
+                reply = self._http.request(method, path, **kwargs)
+            except httpx.ConnectError:
+                raise GatewayUnreachable(self._unreachable()) from None
+            except httpx.TimeoutException:
+                if last:
+                    raise GatewayUnreachable(
+                        f"the gateway at {self.base_url} did not answer in time"
+                    ) from None
+                continue
+            if last or reply.status_code not in RETRY_STATUSES:
+                break
         self._check(reply)
         return reply.status_code, reply.json() if reply.content else None
 

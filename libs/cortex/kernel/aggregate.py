@@ -8,7 +8,8 @@ retried with the fresh state, so concurrent commands serialize without locks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -17,11 +18,12 @@ import msgspec
 from cortex.kernel.events import EventCodec
 from cortex.kernel.service.context import Context
 from cortex.kernel.service.runtime import ServiceRuntime
-from cortex.kernel.store import ConcurrencyError
+from cortex.kernel.store import ConcurrencyError, NewEvent
 
 S = TypeVar("S")
 
-Decide = Callable[[S], Sequence[msgspec.Struct]]
+Decide = Callable[[S], Sequence[msgspec.Struct] | Awaitable[Sequence[msgspec.Struct]]]
+"""A decision on the state, or a coroutine of one (for a decision that reads other streams)."""
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,25 @@ class Repository(Generic[S]):
         self._retries = retries
 
     async def load(self, stream_id: str) -> tuple[S, int]:
+        """The stream's state and version. An event that does not decode is quarantined and
+        passed over: the aggregate's other events still count, and the version stays the
+        stream's, so the next append is not refused for it."""
         state = self._initial()
         version = 0
-        for envelope in await self._runtime.store.read(stream_id):
-            event = self._codec.decode(envelope)
+        envelopes = await self._runtime.store.read(stream_id)
+        reader = f"aggregate {self._stream_type}"
+        for envelope, event in self._runtime.quarantine.decoded(self._codec, envelopes, reader):
             if event is not None:
                 state = self._evolve(state, event)
             version = envelope.version
         return state, version
+
+    def check_size(
+        self, stream_id: str, events: Sequence[msgspec.Struct], ctx: Context | None
+    ) -> None:
+        """Refuse now (`too_large`) events the bus could not carry: for a command that must
+        not make the appends it makes before appending them."""
+        self._runtime.check_size(stream_id, self._new(events, ctx))
 
     async def execute(
         self, stream_id: str, decide: Decide[S], ctx: Context | None, *, dry_run: bool = False
@@ -67,26 +80,31 @@ class Repository(Generic[S]):
         `decide` raises a `CortexError` to refuse the command; it may return no events."""
         for attempt in range(self._retries):
             state, version = await self.load(stream_id)
-            events = list(decide(state))
+            decided = decide(state)
+            events = list(await decided if inspect.isawaitable(decided) else decided)
             after = state
             for event in events:
                 after = self._evolve(after, event)
             if dry_run or not events:
                 return Outcome(after, version, events)
-            new = [
-                self._codec.new(
-                    e,
-                    stream_type=self._stream_type,
-                    correlation_id=ctx.correlation_id if ctx else None,
-                    actor=ctx.actor if ctx else None,
-                )
-                for e in events
-            ]
             try:
-                version = await self._runtime.append(stream_id, new, version)
+                version = await self._runtime.append(
+                    stream_id, self._new(events, ctx), version, ctx=ctx
+                )
             except ConcurrencyError:
                 if attempt == self._retries - 1:
                     raise
                 continue
             return Outcome(after, version, events)
         raise AssertionError("unreachable")
+
+    def _new(self, events: Sequence[msgspec.Struct], ctx: Context | None) -> list[NewEvent]:
+        return [
+            self._codec.new(
+                e,
+                stream_type=self._stream_type,
+                correlation_id=ctx.correlation_id if ctx else None,
+                actor=ctx.actor if ctx else None,
+            )
+            for e in events
+        ]

@@ -84,7 +84,10 @@ def on_validation_error(
         )
     violations = [
         _violation(
-            str(i.get("key") or ""), str(i.get("message", "")), str(i.get("source") or "body")
+            str(i.get("key") or ""),
+            str(i.get("message", "")),
+            # Litestar gives the source as its enum for parameters and as text for the body.
+            str(getattr(i.get("source"), "value", i.get("source")) or "body"),
         )
         for i in items
     ]
@@ -99,6 +102,9 @@ def _violation(key: str, message: str, source: str) -> Violation:
     """Litestar reports `key: data` for the body itself and `a.b` below it; users get JSON
     paths (`$.a.b`), and a missing or unknown field is named at its own path."""
     message = readable(message)
+    if source == "header":
+        # The parameter's Python name stands for the header a client sends.
+        key = "-".join(part.capitalize() for part in key.split("_"))
     if source != "body":
         return Violation(field=f"{source}.{key}", message=message)
     field = "$" if key in ("", "data") else f"$.{key}"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
+from litestar.params import HeaderParameter
 from nats.aio.client import Client as NATS
 from nats.micro import add_service
 
@@ -28,6 +29,20 @@ from cortex.kernel.waiting import cancel_and_wait
 T = TypeVar("T")
 
 log = get_logger()
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        required=False,
+        description="A fresh value (a UUID) per change. Sent again with the same body, "
+        "the change is not made again: the answer is the first one's, for 24 hours, whichever "
+        "gateway and service replica the retry reaches. Reused with another body: 409.",
+    ),
+]
+"""The header every change accepts, and passes on to the service that makes the change."""
 
 
 def admin_token_of(settings: Settings) -> str:
@@ -71,8 +86,11 @@ class Gateway:
         connection: ASGIConnection[Any, Any, Any, Any],
         *,
         timeout: float | None = None,
+        idempotency_key: str | None = None,
     ) -> T:
-        """A command or query on behalf of the caller: their token's name is the actor."""
+        """A command or query on behalf of the caller: their token's name is the actor. A
+        change passes on the caller's `Idempotency-Key`; the lookups it makes on the way
+        (an agent's id from its name) do not."""
         principal = principal_of(connection)
         actor = f"api:{principal.name}" if principal else None
         correlation = connection.headers.get("x-request-id")
@@ -84,6 +102,7 @@ class Gateway:
             actor=actor,
             correlation_id=correlation,
             timeout=timeout,
+            idempotency_key=idempotency_key,
         )
 
     async def agent(self, ref: str, connection: ASGIConnection[Any, Any, Any, Any]) -> AgentView:

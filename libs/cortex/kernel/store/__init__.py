@@ -7,9 +7,9 @@ from urllib.parse import unquote, urlsplit
 
 from cortex.kernel.errors import Invalid
 from cortex.kernel.settings import redact_url
-from cortex.kernel.store.port import ConcurrencyError, EventStore, NewEvent
+from cortex.kernel.store.port import AlreadyApplied, Claim, ConcurrencyError, EventStore, NewEvent
 
-__all__ = ["ConcurrencyError", "EventStore", "NewEvent", "open_store"]
+__all__ = ["AlreadyApplied", "Claim", "ConcurrencyError", "EventStore", "NewEvent", "open_store"]
 
 
 async def open_store(url: str, service: str, *, sqlite_synchronous: str = "FULL") -> EventStore:

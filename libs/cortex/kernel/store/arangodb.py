@@ -25,7 +25,13 @@ from arango.exceptions import ArangoError, ArangoServerError
 from cortex.contracts.events import EventEnvelope
 from cortex.kernel.errors import CortexError, Invalid, Unavailable
 from cortex.kernel.settings import redact_url
-from cortex.kernel.store.port import ConcurrencyError, NewEvent, check_append
+from cortex.kernel.store.port import (
+    AlreadyApplied,
+    Claim,
+    ConcurrencyError,
+    NewEvent,
+    check_append,
+)
 
 T = TypeVar("T")
 
@@ -64,10 +70,27 @@ class ArangoEventStore:
     # --- the port ------------------------------------------------------------------------
 
     async def append(
-        self, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int | None,
+        *,
+        claim: Claim | None = None,
     ) -> int:
         check_append(stream_id, events, expected_version)
-        return await self._run(lambda: self._append(stream_id, events, expected_version))
+        return await self._run(lambda: self._append(stream_id, events, expected_version, claim))
+
+    async def claim(self, claim: Claim) -> None:
+        def write() -> None:
+            txn = self._begin()
+            try:
+                _take(txn.collection(self._meta), claim)
+                txn.commit_transaction()
+            except BaseException:
+                _abort(txn)
+                raise
+
+        await self._run(write)
 
     async def read(self, stream_id: str, from_version: int = 1) -> list[EventEnvelope]:
         return await self._run(
@@ -156,18 +179,28 @@ class ArangoEventStore:
         )
         self._db = db
 
-    def _append(
-        self, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
-    ) -> int:
-        txn = self._db.begin_transaction(
+    def _begin(self) -> Any:
+        return self._db.begin_transaction(
             read=[self._events],
             write=[self._events],
             exclusive=[self._meta],
             sync=True,
             lock_timeout=30,
         )
+
+    def _append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int | None,
+        claim: Claim | None,
+    ) -> int:
+        txn = self._begin()
         current = 0
         try:
+            meta = txn.collection(self._meta)
+            if claim is not None:
+                _take(meta, claim)
             cursor = txn.aql.execute(
                 "FOR e IN @@c FILTER e.stream_id == @s SORT e.version DESC LIMIT 1 "
                 "RETURN e.version",
@@ -176,7 +209,6 @@ class ArangoEventStore:
             current = next(iter(cursor), 0)
             if expected_version is not None and current != expected_version:
                 raise ConcurrencyError(stream_id, expected_version, current)
-            meta = txn.collection(self._meta)
             counter = meta.get(_POSITION_KEY)
             position = int(counter["value"]) if counter else 0
             txn.collection(self._events).insert_many(
@@ -237,6 +269,17 @@ def _envelope(doc: dict[str, Any]) -> EventEnvelope:
         causation_id=doc.get("causation_id"),
         actor=doc.get("actor"),
         schema_version=doc.get("schema_version", 1),
+    )
+
+
+def _take(meta: Any, claim: Claim) -> None:
+    """Write the claim's record in the caller's transaction (which holds the meta collection
+    exclusively), or raise AlreadyApplied."""
+    doc = meta.get(_meta_key(claim.key))
+    if doc is not None and bytes.fromhex(doc["value"]) != claim.replaces:
+        raise AlreadyApplied(claim.key)
+    meta.insert(
+        {"_key": _meta_key(claim.key), "value": claim.value.hex()}, overwrite=True, silent=True
     )
 
 

@@ -49,6 +49,24 @@ class ConcurrencyError(Conflict):
         self.actual = actual
 
 
+class Claim(msgspec.Struct, frozen=True):
+    """A meta record written only where its key is free: what lets one replica, and only one,
+    run a command. Given to `append`, it is written in the events' transaction."""
+
+    key: str
+    value: bytes
+    replaces: bytes | None = None
+    """A value the key may hold and still count as free: an expired record being replaced."""
+
+
+class AlreadyApplied(Conflict):
+    """The claim's key is taken: another writer got there first. Nothing was written."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"meta key {key!r} is already claimed", details={"key": key})
+        self.key = key
+
+
 class EventStore(Protocol):
     """Append-only streams of events plus a small key/value area for checkpoints and snapshots.
 
@@ -63,13 +81,24 @@ class EventStore(Protocol):
     """Where the events live, without credentials."""
 
     async def append(
-        self, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int | None,
+        *,
+        claim: Claim | None = None,
     ) -> int:
         """Append atomically (all or nothing) and return the stream's new version.
 
         `expected_version` is the version the writer decided on (0: the stream must not exist
         yet); `None` skips the check. A mismatch raises `ConcurrencyError` and writes nothing.
+        A `claim` is written with the events; where its key is taken, `AlreadyApplied` is
+        raised first (before any version check) and nothing is written.
         """
+        ...
+
+    async def claim(self, claim: Claim) -> None:
+        """Write `claim` alone, by the rule `append` applies to it."""
         ...
 
     async def read(self, stream_id: str, from_version: int = 1) -> list[EventEnvelope]:

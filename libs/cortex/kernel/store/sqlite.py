@@ -3,7 +3,9 @@
 Appends take SQLite's write lock up front (`BEGIN IMMEDIATE`), so the version check and the
 inserts are one critical section across every process that opens the file, and positions
 (`INTEGER PRIMARY KEY AUTOINCREMENT`) are handed out in commit order: `read_all` never sees a
-gap that fills in later. All calls for one store run on one worker thread.
+gap that fills in later. The meta table is in the same file, so a claim (an idempotency
+record) is written in the append's own transaction. All calls for one store run on one worker
+thread.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ import msgspec
 
 from cortex.contracts.events import EventEnvelope
 from cortex.kernel.errors import Unavailable
-from cortex.kernel.store.port import ConcurrencyError, NewEvent, check_append
+from cortex.kernel.store.port import (
+    AlreadyApplied,
+    Claim,
+    ConcurrencyError,
+    NewEvent,
+    check_append,
+)
 
 BUSY_TIMEOUT = 30.0
 """Seconds a write waits for another process's write to end."""
@@ -94,10 +102,28 @@ class SQLiteEventStore:
     # --- the port ------------------------------------------------------------------------
 
     async def append(
-        self, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int | None,
+        *,
+        claim: Claim | None = None,
     ) -> int:
         check_append(stream_id, events, expected_version)
-        return await self._run(lambda: self._append(stream_id, events, expected_version))
+        return await self._run(lambda: self._append(stream_id, events, expected_version, claim))
+
+    async def claim(self, claim: Claim) -> None:
+        def write() -> None:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                _take(db, claim)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        await self._run(write)
 
     async def read(self, stream_id: str, from_version: int = 1) -> list[EventEnvelope]:
         return await self._run(
@@ -200,11 +226,17 @@ class SQLiteEventStore:
         return conn
 
     def _append(
-        self, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int | None,
+        claim: Claim | None,
     ) -> int:
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
+            if claim is not None:
+                _take(db, claim)
             row = db.execute(
                 "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = ?", (stream_id,)
             ).fetchone()
@@ -248,3 +280,15 @@ class SQLiteEventStore:
 
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
         self._db().execute(sql, args)
+
+
+def _take(db: sqlite3.Connection, claim: Claim) -> None:
+    """Write the claim's record inside the caller's write transaction, or raise AlreadyApplied."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (claim.key,)).fetchone()
+    if row is not None and bytes(row[0]) != claim.replaces:
+        raise AlreadyApplied(claim.key)
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (claim.key, claim.value),
+    )

@@ -28,7 +28,7 @@ from cortex.contracts.names import Labels, Replicas
 from cortex.contracts.registry import InstancePage, ListInstances
 from cortex.gateway.auth import principal_of
 from cortex.gateway.problems import PROBLEM_JSON
-from cortex.gateway.state import Gateway, GatewayDep
+from cortex.gateway.state import Gateway, GatewayDep, IdempotencyKey
 from cortex.kernel.errors import Conflict, CortexError, Invalid, Timeout
 from cortex.kernel.ids import new_id
 from cortex.kernel.messages import (
@@ -82,9 +82,12 @@ async def create_agent(
     data: JSONBody[CreateAgent],
     request: Request[Any, Any, Any],
     dry_run: DryRun = False,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[AgentView]:
     cmd = msgspec.structs.replace(data, dry_run=dry_run or data.dry_run)
-    view = await gw.ask("lifecycle", "agent.create", cmd, AgentView, request)
+    view = await gw.ask(
+        "lifecycle", "agent.create", cmd, AgentView, request, idempotency_key=idempotency_key
+    )
     return Response(view, status_code=200 if cmd.dry_run else 201)
 
 
@@ -146,11 +149,14 @@ async def update_agent(
     data: JSONBody[AgentBody],
     request: Request[Any, Any, Any],
     dry_run: DryRun = False,
+    idempotency_key: IdempotencyKey = None,
 ) -> AgentView:
     cmd = UpdateAgent(
         ref=ref, config=data.config, labels=data.labels, pool=data.pool, dry_run=dry_run
     )
-    return await gw.ask("lifecycle", "agent.update", cmd, AgentView, request)
+    return await gw.ask(
+        "lifecycle", "agent.update", cmd, AgentView, request, idempotency_key=idempotency_key
+    )
 
 
 @post(
@@ -164,9 +170,12 @@ async def deploy_agent(
     ref: FromPath[str],
     request: Request[Any, Any, Any],
     data: JSONBody[DeployBody | None] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> AgentView:
     cmd = DeployAgent(ref=ref, replicas=data.replicas if data else None)
-    return await gw.ask("lifecycle", "agent.deploy", cmd, AgentView, request)
+    return await gw.ask(
+        "lifecycle", "agent.deploy", cmd, AgentView, request, idempotency_key=idempotency_key
+    )
 
 
 @post(
@@ -182,9 +191,12 @@ async def scale_agent(
     data: JSONBody[ScaleBody],
     request: Request[Any, Any, Any],
     dry_run: DryRun = False,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[ScalePlan]:
     cmd = ScaleAgent(ref=ref, replicas=data.replicas, dry_run=dry_run)
-    plan = await gw.ask("lifecycle", "agent.scale", cmd, ScalePlan, request)
+    plan = await gw.ask(
+        "lifecycle", "agent.scale", cmd, ScalePlan, request, idempotency_key=idempotency_key
+    )
     # Accepted means "it will happen"; a dry run made nothing happen, so it is a plain answer.
     return Response(plan, status_code=200 if dry_run else 202)
 
@@ -204,9 +216,12 @@ async def delete_agent(
         float | None, QueryParameter(ge=0, le=86400, description="Seconds per replica")
     ] = None,
     purge: FromQuery[bool] = False,
+    idempotency_key: IdempotencyKey = None,
 ) -> AgentView:
     cmd = DeleteAgent(ref=ref, grace=grace, purge=purge)
-    return await gw.ask("lifecycle", "agent.delete", cmd, AgentView, request)
+    return await gw.ask(
+        "lifecycle", "agent.delete", cmd, AgentView, request, idempotency_key=idempotency_key
+    )
 
 
 @post(

@@ -26,7 +26,7 @@ from cortex.contracts.messaging import (
     TopicView,
 )
 from cortex.gateway.auth import principal_of
-from cortex.gateway.state import GatewayDep
+from cortex.gateway.state import GatewayDep, IdempotencyKey
 from cortex.kernel.messages import payload_from_api, publish_to_topic
 
 
@@ -87,11 +87,22 @@ async def list_subscriptions(
     summary="Subscribe an agent to a topic",
 )
 async def subscribe(
-    gw: GatewayDep, ref: FromPath[str], data: JSONBody[TopicBody], request: Request[Any, Any, Any]
+    gw: GatewayDep,
+    ref: FromPath[str],
+    data: JSONBody[TopicBody],
+    request: Request[Any, Any, Any],
+    idempotency_key: IdempotencyKey = None,
 ) -> SubscriptionView:
     async with gw.agent_id(ref, request) as agent_id:
         cmd = Subscription(agent_id=agent_id, topic=data.topic)
-        return await gw.ask("messaging", "subscription.add", cmd, SubscriptionView, request)
+        return await gw.ask(
+            "messaging",
+            "subscription.add",
+            cmd,
+            SubscriptionView,
+            request,
+            idempotency_key=idempotency_key,
+        )
 
 
 @delete(
@@ -101,11 +112,22 @@ async def subscribe(
     summary="Unsubscribe an agent from a topic",
 )
 async def unsubscribe(
-    gw: GatewayDep, ref: FromPath[str], topic: FromPath[str], request: Request[Any, Any, Any]
+    gw: GatewayDep,
+    ref: FromPath[str],
+    topic: FromPath[str],
+    request: Request[Any, Any, Any],
+    idempotency_key: IdempotencyKey = None,
 ) -> None:
     async with gw.agent_id(ref, request) as agent_id:
         cmd = Subscription(agent_id=agent_id, topic=topic)
-        await gw.ask("messaging", "subscription.remove", cmd, object, request)
+        await gw.ask(
+            "messaging",
+            "subscription.remove",
+            cmd,
+            object,
+            request,
+            idempotency_key=idempotency_key,
+        )
 
 
 @get(
@@ -168,9 +190,19 @@ async def get_dead_letter(
     summary="Deliver a dead letter to its agent again (as a new message)",
 )
 async def replay_dead_letter(
-    gw: GatewayDep, msg_id: FromPath[str], request: Request[Any, Any, Any]
+    gw: GatewayDep,
+    msg_id: FromPath[str],
+    request: Request[Any, Any, Any],
+    idempotency_key: IdempotencyKey = None,
 ) -> Replayed:
-    return await gw.ask("messaging", "dlq.replay", DeadLetterRef(msg_id), Replayed, request)
+    return await gw.ask(
+        "messaging",
+        "dlq.replay",
+        DeadLetterRef(msg_id),
+        Replayed,
+        request,
+        idempotency_key=idempotency_key,
+    )
 
 
 @delete(
@@ -180,9 +212,19 @@ async def replay_dead_letter(
     summary="Purge a dead letter",
 )
 async def delete_dead_letter(
-    gw: GatewayDep, msg_id: FromPath[str], request: Request[Any, Any, Any]
+    gw: GatewayDep,
+    msg_id: FromPath[str],
+    request: Request[Any, Any, Any],
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[None]:
-    await gw.ask("messaging", "dlq.delete", DeadLetterRef(msg_id), object, request)
+    await gw.ask(
+        "messaging",
+        "dlq.delete",
+        DeadLetterRef(msg_id),
+        object,
+        request,
+        idempotency_key=idempotency_key,
+    )
     return Response(None, status_code=204)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+import msgspec
 from litestar import Response, get
 from prometheus_client import REGISTRY
 
+from cortex.contracts.events import QuarantinedEvent
 from cortex.contracts.gateway import (
     EndpointMetrics,
     Health,
@@ -65,10 +68,14 @@ async def ready(gw: GatewayDep) -> Response[Readiness]:
     return Response(Readiness(ready=ok, checks=checks), status_code=200 if ok else 503)
 
 
+_quarantined = msgspec.json.Decoder(list[QuarantinedEvent])
+
+
 @get(
     "/api/v1/status",
     tags=["platform"],
-    summary="Services seen on NATS, their instances, the NATS server and the event stores",
+    summary="Services seen on NATS, their instances, the NATS server, the event stores and "
+    "the stored events services skip because they cannot decode them",
 )
 async def status(gw: GatewayDep) -> Status:
     nc = gw.nc
@@ -82,7 +89,13 @@ async def status(gw: GatewayDep) -> Status:
             continue  # another platform (another prefix) on the same NATS
         meta = {str(k): str(v) for k, v in (info.get("metadata") or {}).items()}
         short = meta.get("service", name[len(prefix) :])
-        entry = services.setdefault(short, {"versions": set(), "instances": [], "endpoints": set()})
+        entry = services.setdefault(
+            short, {"versions": set(), "instances": [], "endpoints": set(), "quarantined": {}}
+        )
+        # Each instance lists what it met; the replicas of a service mostly meet the same.
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            for event in _quarantined.decode(meta.pop("quarantined", "[]")):
+                entry["quarantined"].setdefault(event.event_id, event)
         entry["versions"].add(str(info.get("version", "")))
         entry["instances"].append(
             ServiceInstance(
@@ -103,6 +116,7 @@ async def status(gw: GatewayDep) -> Status:
                 versions=sorted(e["versions"]),
                 instances=sorted(e["instances"], key=lambda i: i.id),
                 endpoints=sorted(e["endpoints"]),
+                quarantined=sorted(e["quarantined"].values(), key=lambda q: q.position),
             )
             for name, e in sorted(services.items())
         ],

@@ -9,7 +9,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from cortex.contracts.discovery import Discovery, Pick, Resolve
 from cortex.contracts.pools import ListPools, PoolRef, PoolSpec, PoolView
-from cortex.gateway.state import GatewayDep
+from cortex.gateway.state import GatewayDep, IdempotencyKey
 
 
 @get("/api/v1/pools", tags=["pools"], summary="Every pool, with how many agents it holds")
@@ -19,9 +19,14 @@ async def list_pools(gw: GatewayDep, request: Request[Any, Any, Any]) -> list[Po
 
 @post("/api/v1/pools", tags=["pools"], status_code=201, summary="Create a pool")
 async def create_pool(
-    gw: GatewayDep, data: JSONBody[PoolSpec], request: Request[Any, Any, Any]
+    gw: GatewayDep,
+    data: JSONBody[PoolSpec],
+    request: Request[Any, Any, Any],
+    idempotency_key: IdempotencyKey = None,
 ) -> PoolView:
-    return await gw.ask("lifecycle", "pool.create", data, PoolView, request)
+    return await gw.ask(
+        "lifecycle", "pool.create", data, PoolView, request, idempotency_key=idempotency_key
+    )
 
 
 @get("/api/v1/pools/{name:str}", tags=["pools"], summary="One pool")
@@ -38,9 +43,19 @@ async def get_pool(
     summary="Delete an empty pool (409 while it holds agents)",
 )
 async def delete_pool(
-    gw: GatewayDep, name: FromPath[str], request: Request[Any, Any, Any]
+    gw: GatewayDep,
+    name: FromPath[str],
+    request: Request[Any, Any, Any],
+    idempotency_key: IdempotencyKey = None,
 ) -> PoolView:
-    return await gw.ask("lifecycle", "pool.delete", PoolRef(name), PoolView, request)
+    return await gw.ask(
+        "lifecycle",
+        "pool.delete",
+        PoolRef(name),
+        PoolView,
+        request,
+        idempotency_key=idempotency_key,
+    )
 
 
 @get(

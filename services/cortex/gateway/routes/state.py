@@ -18,7 +18,7 @@ from cortex.contracts.state import (
     StateWrite,
 )
 from cortex.gateway.auth import principal_of
-from cortex.gateway.state import GatewayDep
+from cortex.gateway.state import GatewayDep, IdempotencyKey
 from cortex.kernel.errors import Invalid
 
 TAGS = ["state"]
@@ -75,7 +75,10 @@ async def get_state(
     summary="Replace the state document (any JSON); with If-Match only if still that version",
 )
 async def put_state(
-    gw: GatewayDep, ref: FromPath[str], request: Request[Any, Any, Any]
+    gw: GatewayDep,
+    ref: FromPath[str],
+    request: Request[Any, Any, Any],
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[StateWrite]:
     async with gw.agent_id(ref, request) as agent_id:
         cmd = PutState(
@@ -84,7 +87,11 @@ async def put_state(
             writer=_writer(request),
             expected_version=if_match(request),
         )
-        return _written(await gw.ask("registry", "state.put", cmd, StateWrite, request))
+        return _written(
+            await gw.ask(
+                "registry", "state.put", cmd, StateWrite, request, idempotency_key=idempotency_key
+            )
+        )
 
 
 @patch(
@@ -93,7 +100,10 @@ async def put_state(
     summary="Merge-patch the state document (RFC 7396); If-Match as for PUT",
 )
 async def patch_state(
-    gw: GatewayDep, ref: FromPath[str], request: Request[Any, Any, Any]
+    gw: GatewayDep,
+    ref: FromPath[str],
+    request: Request[Any, Any, Any],
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[StateWrite]:
     async with gw.agent_id(ref, request) as agent_id:
         body = await _json_body(request)
@@ -105,7 +115,11 @@ async def patch_state(
             writer=_writer(request),
             expected_version=if_match(request),
         )
-        return _written(await gw.ask("registry", "state.patch", cmd, StateWrite, request))
+        return _written(
+            await gw.ask(
+                "registry", "state.patch", cmd, StateWrite, request, idempotency_key=idempotency_key
+            )
+        )
 
 
 @get(

@@ -17,7 +17,7 @@ from cortex.contracts.lifecycle import (
     TemplateVersions,
     TemplateView,
 )
-from cortex.gateway.state import GatewayDep
+from cortex.gateway.state import GatewayDep, IdempotencyKey
 
 TAGS = ["templates"]
 T = TypeVar("T")
@@ -38,9 +38,19 @@ def registered(view: T, *, created: bool) -> Response[T]:
     responses={200: ResponseSpec(TemplateView, description=UNCHANGED)},
 )
 async def register_template(
-    gw: GatewayDep, data: JSONBody[TemplateSpec], request: Request[Any, Any, Any]
+    gw: GatewayDep,
+    data: JSONBody[TemplateSpec],
+    request: Request[Any, Any, Any],
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[TemplateView]:
-    done = await gw.ask("lifecycle", "template.register", data, TemplateRegistration, request)
+    done = await gw.ask(
+        "lifecycle",
+        "template.register",
+        data,
+        TemplateRegistration,
+        request,
+        idempotency_key=idempotency_key,
+    )
     return registered(done.template, created=done.created)
 
 

@@ -34,7 +34,7 @@ from cortex.contracts.workflow import (
     WorkflowView,
 )
 from cortex.gateway.routes.templates import UNCHANGED, registered
-from cortex.gateway.state import Gateway, GatewayDep
+from cortex.gateway.state import Gateway, GatewayDep, IdempotencyKey
 
 KEEPALIVE = 15.0
 """Seconds between SSE comments that keep proxies from closing a quiet stream."""
@@ -52,10 +52,18 @@ class ExecuteBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     responses={200: ResponseSpec(WorkflowTemplateView, description=UNCHANGED)},
 )
 async def register_template(
-    gw: GatewayDep, data: JSONBody[WorkflowTemplateSpec], request: Request[Any, Any, Any]
+    gw: GatewayDep,
+    data: JSONBody[WorkflowTemplateSpec],
+    request: Request[Any, Any, Any],
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[WorkflowTemplateView]:
     done = await gw.ask(
-        "workflow", "template.register", data, WorkflowTemplateRegistration, request
+        "workflow",
+        "template.register",
+        data,
+        WorkflowTemplateRegistration,
+        request,
+        idempotency_key=idempotency_key,
     )
     return registered(done.template, created=done.created)
 
@@ -89,9 +97,14 @@ async def get_template(
     summary="Create a workflow from a template and parameters",
 )
 async def create_workflow(
-    gw: GatewayDep, data: JSONBody[CreateWorkflow], request: Request[Any, Any, Any]
+    gw: GatewayDep,
+    data: JSONBody[CreateWorkflow],
+    request: Request[Any, Any, Any],
+    idempotency_key: IdempotencyKey = None,
 ) -> WorkflowView:
-    return await gw.ask("workflow", "workflow.create", data, WorkflowView, request)
+    return await gw.ask(
+        "workflow", "workflow.create", data, WorkflowView, request, idempotency_key=idempotency_key
+    )
 
 
 @get("/api/v1/workflows", tags=["workflows"], summary="Workflows, newest first")
@@ -124,9 +137,12 @@ async def execute(
     workflow_id: FromPath[str],
     request: Request[Any, Any, Any],
     data: JSONBody[ExecuteBody | None] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> ExecutionView:
     cmd = Execute(workflow_id=workflow_id, params=data.params if data else {})
-    return await gw.ask("workflow", "workflow.execute", cmd, ExecutionView, request)
+    return await gw.ask(
+        "workflow", "workflow.execute", cmd, ExecutionView, request, idempotency_key=idempotency_key
+    )
 
 
 @get("/api/v1/executions", tags=["executions"], summary="Executions, newest first")
@@ -162,10 +178,18 @@ async def get_execution(
     summary="Stop a running execution (409 once it has finished)",
 )
 async def cancel_execution(
-    gw: GatewayDep, execution_id: FromPath[str], request: Request[Any, Any, Any]
+    gw: GatewayDep,
+    execution_id: FromPath[str],
+    request: Request[Any, Any, Any],
+    idempotency_key: IdempotencyKey = None,
 ) -> ExecutionView:
     return await gw.ask(
-        "workflow", "execution.cancel", ExecutionRef(execution_id), ExecutionView, request
+        "workflow",
+        "execution.cancel",
+        ExecutionRef(execution_id),
+        ExecutionView,
+        request,
+        idempotency_key=idempotency_key,
     )
 
 
