@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cortex.embedded.up import CLUSTER_PORT_OFFSET
+
 TOKEN = "cxt_bench"
 CORTEX = str(Path(sys.executable).parent / "cortex")
 BENCH = Path(__file__).resolve().parent
@@ -20,6 +22,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_nats_port(nodes: int) -> int:
+    """A first client port for `nodes` nats-servers whose derived ports (the next client ports
+    and, for a cluster, each + CLUSTER_PORT_OFFSET for its routes) are free too."""
+    while True:
+        port = free_port()
+        derived = [port + n for n in range(1, nodes)]
+        if nodes > 1:
+            derived += [port + n + CLUSTER_PORT_OFFSET for n in range(nodes)]
+        if all(p <= 65535 and is_free(p) for p in derived):
+            return port
 
 
 def pct(values: list[float], q: float) -> float:
@@ -49,16 +72,20 @@ def child_running(pid: int, marker: str) -> int:
 
 
 class Platform:
-    """`cortex up` with `hosts` agent hosts, agent classes from bench/, on free ports."""
+    """`cortex up` with `hosts` agent hosts, agent classes from bench/, on free ports; on one
+    nats-server, or on a cluster of `nats_cluster` (CORTEX_NATS_CLUSTER)."""
 
-    def __init__(self, hosts: int = 1, **env: str) -> None:
+    def __init__(self, hosts: int = 1, nats_cluster: int = 1, **env: str) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="cortex-bench-"))
-        self.http_port, self.nats_port = free_port(), free_port()
+        self.http_port, self.nats_port = free_port(), free_nats_port(nats_cluster)
+        self.nats_urls = [f"nats://127.0.0.1:{self.nats_port + n}" for n in range(nats_cluster)]
+        """Every nats-server's client URL."""
         full = {
             **os.environ,
             "CORTEX_DATA_DIR": str(self.root / "data"),
             "CORTEX_HTTP_PORT": str(self.http_port),
             "CORTEX_NATS_PORT": str(self.nats_port),
+            "CORTEX_NATS_CLUSTER": str(nats_cluster),
             "CORTEX_NATS_MONITOR_PORT": "0",
             "CORTEX_ADMIN_TOKEN": TOKEN,
             "CORTEX_HOSTS": str(hosts),

@@ -1,12 +1,14 @@
 """Messaging between agents on different hosts, beside bare nats-py JetStream (the floor).
 
-    .venv/bin/python bench/messaging.py [--latency-n 1000] [--burst 20000]
+    .venv/bin/python bench/messaging.py [--latency-n 1000] [--burst 20000] [--nats-cluster 3]
 
 Runs `cortex up` with two agent hosts, a Sender agent on one and a Receiver agent on the other
 (bench/bench_agents.py), and measures one-way latency (send -> handler), request/reply latency
 and sustained messages/s; then the same three on the same nats-server with bare nats-py
-JetStream (a stream, a durable pull consumer, acks) in this process. Prints one JSON document
-with both and the ratios.
+JetStream (a stream, a durable pull consumer, acks) in this process. With `--nats-cluster 3`
+the platform runs on a three-node cluster (CORTEX_NATS_CLUSTER=3, every stream with three
+replicas) and the floor's stream has three replicas on the same cluster. Prints one JSON
+document with both, the ratios and the topology measured.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import httpx
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig
 
+from cortex.kernel.settings import load_settings
 from harness import TOKEN, Platform, pct
 
 
@@ -53,7 +56,10 @@ def ask(api: httpx.Client, agent: str, body: dict[str, Any]) -> Any:
         timeout=330,
     )
     reply.raise_for_status()
-    return reply.json()["reply"]["payload"]
+    body = reply.json()
+    if body["reply"] is None:
+        raise RuntimeError(f"{agent} did not reply: {body}")
+    return body["reply"]["payload"]
 
 
 def platform_figures(args: argparse.Namespace, platform: Platform) -> dict[str, Any]:
@@ -92,11 +98,24 @@ def platform_figures(args: argparse.Namespace, platform: Platform) -> dict[str, 
     }
 
 
-async def floor_figures(url: str, latency_n: int, burst: int) -> dict[str, Any]:
-    """The same three measurements with nothing but nats-py and one JetStream stream."""
-    nc = await nats.connect(url)
+async def stream_replicas(urls: list[str]) -> int:
+    """How many copies JetStream keeps of the platform's inbox stream, as it reports it."""
+    nc = await nats.connect(urls)
+    try:
+        info = await nc.jetstream().stream_info(load_settings().subjects().messages_stream)
+        return info.config.num_replicas or 1
+    finally:
+        await nc.close()
+
+
+async def floor_figures(
+    urls: list[str], replicas: int, latency_n: int, burst: int
+) -> dict[str, Any]:
+    """The same three measurements with nothing but nats-py and one JetStream stream, with as
+    many replicas as the platform's streams."""
+    nc = await nats.connect(urls)
     js = nc.jetstream()
-    await js.add_stream(name="BENCH_FLOOR", subjects=["floor.>"])
+    await js.add_stream(name="BENCH_FLOOR", subjects=["floor.>"], num_replicas=replicas)
     await js.add_consumer(
         "BENCH_FLOOR",
         ConsumerConfig(durable_name="floor", ack_policy=AckPolicy.EXPLICIT, max_ack_pending=20_000),
@@ -172,13 +191,19 @@ def main() -> None:
     )
     parser.add_argument("--latency-n", type=int, default=1000)
     parser.add_argument("--burst", type=int, default=20_000)
+    parser.add_argument(
+        "--nats-cluster",
+        type=int,
+        choices=(1, 3),
+        default=1,
+        help="nats-servers: one, or a cluster of three with every stream on all three",
+    )
     args = parser.parse_args()
-    platform = Platform(hosts=2, CORTEX_SQLITE_SYNCHRONOUS="NORMAL")
+    platform = Platform(hosts=2, nats_cluster=args.nats_cluster, CORTEX_SQLITE_SYNCHRONOUS="NORMAL")
     try:
+        replicas = asyncio.run(stream_replicas(platform.nats_urls))
         cortex = platform_figures(args, platform)
-        floor = asyncio.run(
-            floor_figures(f"nats://127.0.0.1:{platform.nats_port}", args.latency_n, args.burst)
-        )
+        floor = asyncio.run(floor_figures(platform.nats_urls, replicas, args.latency_n, args.burst))
     finally:
         platform.stop()
     ratio = {
@@ -198,6 +223,11 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "messaging",
+                "topology": {
+                    "nats_servers": len(platform.nats_urls),
+                    "stream_replicas": replicas,
+                    "agent_hosts": 2,
+                },
                 "cortex": cortex,
                 "nats_py_floor": floor,
                 "cortex_over_floor": ratio,

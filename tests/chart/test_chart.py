@@ -3,7 +3,8 @@
 `helm lint`, `helm template` with the default values and with everything enabled, every rendered
 manifest validated against the Kubernetes schemas (`kubernetes-validate --strict`), then what a
 user notices: probes on the admin port, non-root pods, where NATS and the secrets come from, one
-Deployment per process, and Grafana dashboards whose queries name only metrics that exist.
+Deployment per process, rollouts and disruption budgets that keep a replica up, and Grafana
+dashboards whose queries name only metrics that exist.
 
 helm comes from `tools/fetch-helm.sh` (into the virtualenv's bin/); without it these tests fail.
 """
@@ -207,13 +208,41 @@ def test_everything_enabled_deploys_one_deployment_per_process(all_docs: list[Do
     for deployment in deployments:
         name = component(deployment)
         assert deployment["metadata"]["name"] == f"{RELEASE}-{name}"
-        # One active registry (heartbeats go to one queue-group member); the rest scale out.
-        assert deployment["spec"]["replicas"] == (1 if name == "registry" else 2)
+        # Every process runs twice; what one replica must do alone is held under a lease.
+        assert deployment["spec"]["replicas"] == 2
         (container,) = containers(deployment)
         # The image's entrypoint is `python -m`; the argument picks the process.
         assert container["args"] == [f"cortex.{name}"]
         selector = deployment["spec"]["selector"]["matchLabels"].items()
         assert selector <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_every_deployment_rolls_out_a_ready_pod_before_stopping_one(docs: list[Doc]) -> None:
+    for deployment in of_kind(docs, "Deployment"):
+        assert deployment["spec"]["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        }, deployment["metadata"]["name"]
+
+
+def test_processes_with_replicas_keep_one_pod_through_disruptions(docs: list[Doc]) -> None:
+    budgets = {component(pdb): pdb for pdb in of_kind(docs, "PodDisruptionBudget")}
+    for deployment in of_kind(docs, "Deployment"):
+        name = component(deployment)
+        assert deployment["spec"]["replicas"] > 1
+        budget = budgets.pop(name)
+        assert budget["spec"]["minAvailable"] == 1
+        assert "maxUnavailable" not in budget["spec"]
+        selector = budget["spec"]["selector"]["matchLabels"]
+        assert selector == deployment["spec"]["selector"]["matchLabels"]
+    assert not budgets, f"budgets without a Deployment: {sorted(budgets)}"
+
+
+def test_a_single_replica_has_no_disruption_budget() -> None:
+    docs = render(*ALL_ENABLED, "services.registry.replicas=1")
+    assert named(docs, "Deployment", f"{RELEASE}-registry")["spec"]["replicas"] == 1
+    assert "registry" not in {component(pdb) for pdb in of_kind(docs, "PodDisruptionBudget")}
+    assert not of_kind(render("podDisruptionBudget.enabled=false"), "PodDisruptionBudget")
 
 
 def test_agent_hosts_are_named_after_their_pod(all_docs: list[Doc]) -> None:
@@ -236,6 +265,8 @@ def test_ingress_routes_to_the_gateway_service(all_docs: list[Doc]) -> None:
     ("values", "message"),
     [
         (("services.registry.enabled=true",), "store.existingSecret"),
+        (("nats.replicas=0",), "nats.replicas is 0"),
+        (("nats.replicas=6",), "nats.replicas is 6"),
         (
             (
                 "services.lifecycle.enabled=true",
@@ -244,7 +275,12 @@ def test_ingress_routes_to_the_gateway_service(all_docs: list[Doc]) -> None:
             "services.lifecycle.replicas must be 1",
         ),
     ],
-    ids=["service-without-store", "sqlite-with-two-replicas"],
+    ids=[
+        "service-without-store",
+        "no-stream-replicas",
+        "six-stream-replicas",
+        "sqlite-with-two-replicas",
+    ],
 )
 def test_values_that_cannot_work_are_refused(values: tuple[str, ...], message: str) -> None:
     result = helm("template", RELEASE, str(CHART), *set_flags(values))
@@ -305,6 +341,8 @@ def test_every_process_is_configured_for_the_cluster(docs: list[Doc]) -> None:
             env = {name: var.get("value") for name, var in env_of(container, docs)}
             assert env["CORTEX_NATS_URL"] == expected_url
             assert env["CORTEX_NATS_PREFIX"] == "cortex"
+            # Every stream on three servers: the official chart's cluster of three.
+            assert env["CORTEX_NATS_REPLICAS"] == "3"
             assert env["CORTEX_LOG_FORMAT"] == "json"
             assert env["CORTEX_ADMIN_HOST"] == "0.0.0.0"
             assert env["CORTEX_ADMIN_PORT"] == str(ADMIN_PORT)
@@ -314,6 +352,11 @@ def test_every_process_is_configured_for_the_cluster(docs: list[Doc]) -> None:
         assert annotations["prometheus.io/scrape"] == "true"
         assert annotations["prometheus.io/port"] == str(ADMIN_PORT)
         assert annotations["prometheus.io/path"] == "/metrics"
+
+
+def test_stream_replicas_follow_the_nats_cluster_they_are_given() -> None:
+    config = named(render("nats.replicas=1"), "ConfigMap", f"{RELEASE}-env")
+    assert config["data"]["CORTEX_NATS_REPLICAS"] == "1"
 
 
 # --- secrets -----------------------------------------------------------------------------------

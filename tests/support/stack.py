@@ -12,8 +12,9 @@ from typing import ClassVar
 
 import httpx
 
-from cortex.embedded.supervisor import die_with_parent
-from tests.support.ports import free_port
+from cortex.embedded.supervisor import CHILD_NAME_VAR, die_with_parent
+from cortex.embedded.up import CLUSTER_PORT_OFFSET
+from tests.support.ports import free_port, port_open
 
 CORTEX = str(Path(sys.executable).parent / "cortex")
 ADMIN_TOKEN = "cxt_test_admin_token"
@@ -56,8 +57,10 @@ FAST_HEALTH = {
     "CORTEX_GONE_AFTER": "6",
     "CORTEX_RECONCILE_INTERVAL": "0.5",
     "CORTEX_START_FAILURES": "3",
+    "CORTEX_LEASE_TTL": "2",
 }
-"""Health clocks fast enough for tests: unhealthy after 1 s, gone after 3 s."""
+"""Health clocks fast enough for tests: unhealthy after 1 s, gone after 3 s; work done once
+moves to another replica within 2 s of its holder's death."""
 
 
 def cmdline(pid: int) -> str:
@@ -67,15 +70,47 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def free_nats_ports(nodes: int) -> int:
+    """A client port for the first of `nodes` nats-servers such that the ports `cortex up`
+    derives from it (the next client ports, and each + CLUSTER_PORT_OFFSET for routes) are free
+    too."""
+    while True:
+        port = free_port()
+        derived = [port + n for n in range(1, nodes)]
+        if nodes > 1:
+            derived += [port + n + CLUSTER_PORT_OFFSET for n in range(nodes)]
+        if not any(port_open(p) for p in derived):
+            return port
+
+
+TOPOLOGIES = {
+    "": {},
+    "replicated": {"CORTEX_REPLICAS": "2", "CORTEX_NATS_CLUSTER": "3"},
+}
+"""What `CORTEX_TEST_TOPOLOGY` makes of every stack a test starts without saying otherwise:
+`replicated` is the production shape on one machine, two replicas of each service on a
+three-node NATS cluster (`make test` runs some end-to-end modules that way too)."""
+
+
 class Stack:
     started: ClassVar[set[Stack]] = set()
     """Stacks running now: the session stops whatever a failed test left running."""
 
     def __init__(self, root: Path, **env: str) -> None:
+        """`env` goes to `cortex up` as it is: `CORTEX_NATS_CLUSTER="3"` for a three-node NATS
+        cluster (`nats-1` ... `nats-3`), `CORTEX_REPLICAS="2"` for two processes of each
+        service (`registry-1`, `registry-2`, ...)."""
+        topology = os.environ.get("CORTEX_TEST_TOPOLOGY", "")
+        if topology not in TOPOLOGIES:
+            raise ValueError(f"CORTEX_TEST_TOPOLOGY={topology!r}: one of {sorted(TOPOLOGIES)}")
+        env = {**TOPOLOGIES[topology], **env}
         self.root = root
         self.data_dir = root / "data"
         self.http_port = free_port()
-        self.nats_port = free_port()
+        nodes = int(env.get("CORTEX_NATS_CLUSTER", "1"))
+        self.nats_port = free_nats_ports(nodes)
+        self.nats_ports = [self.nats_port + n for n in range(nodes)]
+        """Client ports of the nats-servers (`nats_port` is the first)."""
         self.out_path = root / "up.out"
         self.env = {
             **os.environ,
@@ -94,6 +129,11 @@ class Stack:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def nats_url(self) -> str:
+        """Every nats-server's URL, as CORTEX_NATS_URL takes them."""
+        return ",".join(f"nats://127.0.0.1:{port}" for port in self.nats_ports)
 
     @property
     def output(self) -> str:
@@ -134,6 +174,21 @@ class Stack:
             if marker in cmdline(pid) and all(environ(pid).get(k) == v for k, v in env.items()):
                 return pid
         raise LookupError(f"no child of cortex up runs {marker!r} with {env}")
+
+    def pid_of(self, name: str) -> int:
+        """The child that `cortex up` supervises as `name` (`nats-2`, `registry-1`, `host-1`:
+        the name of its log file)."""
+        assert self.proc is not None
+        for pid in descendants(self.proc.pid):
+            if environ(pid).get(CHILD_NAME_VAR) == name:
+                return pid
+        raise LookupError(f"cortex up supervises no child named {name!r}")
+
+    def kill(self, name: str) -> int:
+        """SIGKILL the child supervised as `name` (what a crash looks like); its pid."""
+        pid = self.pid_of(name)
+        os.kill(pid, signal.SIGKILL)
+        return pid
 
     def stop(self, timeout: float = 60.0) -> int:
         Stack.started.discard(self)

@@ -117,6 +117,10 @@ Secret and key holding the event store URL; empty name when no store is configur
 Refuse values that would deploy something broken.
 */}}
 {{- define "cortex.validate" -}}
+{{- $natsReplicas := int .Values.nats.replicas }}
+{{- if or (lt $natsReplicas 1) (gt $natsReplicas 5) }}
+{{- fail (printf "nats.replicas is %v: JetStream keeps 1 to 5 copies of a stream (at most the servers of the NATS cluster)" .Values.nats.replicas) }}
+{{- end }}
 {{- $services := list }}
 {{- range $name, $svc := .Values.services }}
 {{- if $svc.enabled }}

@@ -36,22 +36,33 @@ class StreamSpec(msgspec.Struct, frozen=True, kw_only=True):
     """0: the server's default limit."""
     subject_transform: tuple[str, str] | None = None
     """(source, destination) mapping applied as messages are stored."""
+    replicas: int = 1
+    """Copies JetStream keeps, each on another server of the cluster."""
 
 
 class Subjects:
     """Subject and stream names under one root token."""
 
     def __init__(
-        self, root: str = "cortex", inbox_partitions: int = 8, logs_max_bytes: int = 1 << 30
+        self,
+        root: str = "cortex",
+        inbox_partitions: int = 8,
+        logs_max_bytes: int = 1 << 30,
+        *,
+        stream_replicas: int = 1,
     ) -> None:
         if not _ROOT.match(root):
             raise ValueError(
                 f"NATS prefix {root!r} must be a lowercase token "
                 "(letters, digits, '-', '_'; 32 characters at most)"
             )
+        if stream_replicas < 1:
+            raise ValueError(f"stream replicas must be at least 1, not {stream_replicas}")
         self.root = root
         self.inbox_partitions = inbox_partitions
         self.logs_max_bytes = logs_max_bytes
+        self.stream_replicas = stream_replicas
+        """Replicas of every stream, key-value bucket and object store of the platform."""
         self._stream_prefix = root.upper().replace("-", "_")
 
     # --- commands and queries (nats.micro endpoints) -------------------------------------
@@ -75,6 +86,16 @@ class Subjects:
 
     def events_of(self, service: str | None = None) -> str:
         return f"{self.root}.evt.{service}.>" if service else f"{self.root}.evt.>"
+
+    def appended(self, service: str) -> str:
+        """Core NATS, no payload that matters: a replica of `service` appended events. The
+        other replicas catch their read models up (and the relay publishes) at once."""
+        return f"{self.root}.appended.{service}"
+
+    @property
+    def leases_bucket(self) -> str:
+        """KV bucket of leases on work that one replica of a service does at a time."""
+        return f"{self._stream_prefix}_LEASES"
 
     # --- messages ------------------------------------------------------------------------
 
@@ -186,6 +207,7 @@ class Subjects:
                 subjects=[f"{self.root}.evt.>"],
                 description="Domain events of every service, relayed from the event stores.",
                 max_age_seconds=7 * day,
+                replicas=self.stream_replicas,
             ),
             StreamSpec(
                 name=self.messages_stream,
@@ -197,18 +219,21 @@ class Subjects:
                     f"{self.root}.msg.agent.{{{{partition({self.inbox_partitions},1)}}}}"
                     ".{{wildcard(1)}}",
                 ),
+                replicas=self.stream_replicas,
             ),
             StreamSpec(
                 name=self.status_stream,
                 subjects=[f"{self.root}.msgstatus.>"],
                 description="What became of each message: delivered, acked, failed, dead.",
                 max_age_seconds=day,
+                replicas=self.stream_replicas,
             ),
             StreamSpec(
                 name=self.dead_letter_stream,
                 subjects=[f"{self.root}.dlq.>"],
                 description="Messages that exhausted their deliveries, per receiving agent.",
                 max_age_seconds=30 * day,
+                replicas=self.stream_replicas,
             ),
             StreamSpec(
                 name=self.logs_stream,
@@ -217,6 +242,7 @@ class Subjects:
                 max_age_seconds=3 * day,
                 # JetStream reserves a stream's max_bytes against its storage up front.
                 max_bytes=self.logs_max_bytes,
+                replicas=self.stream_replicas,
             ),
         ]
 

@@ -23,6 +23,9 @@ from typing import TextIO
 
 STABLE_AFTER = 60.0
 MAX_BACKOFF = 30.0
+CHILD_NAME_VAR = "CORTEX_UP_CHILD"
+"""Each child finds its name in the supervisor (and of its log file) in this variable, and so
+can whoever looks for one replica among several processes of the same command."""
 
 
 @dataclass
@@ -109,7 +112,7 @@ class Supervisor:
     # --- internals -----------------------------------------------------------------------
 
     async def _spawn(self, child: Child) -> None:
-        env = {**os.environ, **child.spec.env}
+        env = {**os.environ, **child.spec.env, CHILD_NAME_VAR: child.spec.name}
         child.proc = await asyncio.create_subprocess_exec(
             *child.spec.argv,
             env=env,

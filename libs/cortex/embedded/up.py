@@ -1,7 +1,8 @@
 """`cortex up`: the whole platform on one machine, on the embedded defaults.
 
-nats-server from the wheel (JetStream, store under the data dir), every service that is
-installed, the gateway and the agent hosts, supervised; SQLite event stores under the data dir.
+nats-server from the wheel (JetStream, store under the data dir; one server, or a cluster of
+three with `CORTEX_NATS_CLUSTER=3`), every service that is installed (`CORTEX_REPLICAS` processes
+of each), the gateway and the agent hosts, supervised; SQLite event stores under the data dir.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import importlib.util
 import os
 import shutil
@@ -20,17 +22,33 @@ from pathlib import Path
 from typing import TextIO
 
 import httpx
+import msgspec
 
 from cortex.contracts.subjects import SERVICES
-from cortex.embedded.natsserver import NatsServerConfig, NatsServerNotFound
+from cortex.embedded.natsserver import (
+    JetStreamNotReady,
+    NatsServerConfig,
+    NatsServerNotFound,
+    cluster_configs,
+    wait_for_jetstream,
+)
 from cortex.embedded.supervisor import ChildSpec, Supervisor
 from cortex.kernel import __version__
 from cortex.kernel.bus.connection import connect
-from cortex.kernel.bus.streams import StreamStorageError, ensure_streams
+from cortex.kernel.bus.streams import (
+    StreamReplicasError,
+    StreamStorageError,
+    ensure_buckets,
+    ensure_streams,
+)
 from cortex.kernel.settings import Settings, redact_url
 from cortex.kernel.tokens import generate_token, write_private
 
 NATS_CONNECT_TIMEOUT = 15.0
+JETSTREAM_TIMEOUT = 30.0
+"""How long nats-server gets to serve JetStream; a cluster must also elect its meta leader."""
+CLUSTER_PORT_OFFSET = 2000
+"""A cluster node's route port is its client port + 2000 (4222 -> 6222, as NATS's defaults)."""
 
 
 class UpError(RuntimeError):
@@ -53,6 +71,74 @@ def host_count(settings: Settings) -> int:
     if not _runnable("cortex.host"):
         return 0
     return int(os.environ.get("CORTEX_HOSTS", "1") or "1")
+
+
+def replica_names(service: str, replicas: int) -> list[str]:
+    """The supervisor's (and the log files') names of a service's processes: the service's
+    own name when there is one, `<service>-1` ... `<service>-N` when there are more."""
+    if replicas == 1:
+        return [service]
+    return [f"{service}-{n + 1}" for n in range(replicas)]
+
+
+def nats_server_configs(settings: Settings, data_dir: Path) -> list[NatsServerConfig]:
+    """The nats-servers to start: one, storing under `<data dir>/nats`, or the nodes of a
+    cluster on `CORTEX_NATS_PORT` and the ports after it, each storing under
+    `<data dir>/nats/n<i>`."""
+    store = data_dir / "nats"
+    nodes = settings.nats_cluster
+    if nodes == 1:
+        return [
+            NatsServerConfig(
+                store_dir=store, port=settings.nats_port, monitor_port=settings.nats_monitor_port
+            )
+        ]
+    ports = [settings.nats_port + n for n in range(nodes)]
+    monitors = [
+        settings.nats_monitor_port + n if settings.nats_monitor_port else 0 for n in range(nodes)
+    ]
+    routes = [port + CLUSTER_PORT_OFFSET for port in ports]
+    if routes[-1] > 65535:
+        raise UpError(
+            f"a {nodes}-node NATS cluster serves clients on CORTEX_NATS_PORT and the {nodes - 1} "
+            f"ports after it and routes on those + {CLUSTER_PORT_OFFSET}, up to {routes[-1]}; "
+            f"set CORTEX_NATS_PORT to at most {65535 - CLUSTER_PORT_OFFSET - nodes + 1}"
+        )
+    if monitors[-1] > 65535:
+        raise UpError(
+            f"a {nodes}-node NATS cluster monitors on CORTEX_NATS_MONITOR_PORT and the "
+            f"{nodes - 1} ports after it; set CORTEX_NATS_MONITOR_PORT to at most "
+            f"{65535 - nodes + 1}, or 0 for none"
+        )
+    return cluster_configs(store, ports, routes, monitors)
+
+
+def check_nats_ports(configs: list[NatsServerConfig], http_port: int) -> None:
+    """Every port the nats-servers will listen on is free, and none is taken twice."""
+    planned: dict[int, str] = {http_port: "CORTEX_HTTP_PORT"}
+    for conf in configs:
+        for port, what, variable in (
+            (conf.port, "the NATS", "CORTEX_NATS_PORT"),
+            (conf.cluster_port, "the NATS cluster", "CORTEX_NATS_PORT"),
+            (conf.monitor_port, "the NATS monitoring", "CORTEX_NATS_MONITOR_PORT"),
+        ):
+            if not port:
+                continue
+            if port in planned:
+                raise UpError(
+                    f"{what} port {port} is also meant for {planned[port]}; set {variable} "
+                    "to another port"
+                )
+            planned[port] = variable
+            check_port("127.0.0.1", port, what, variable)
+
+
+def stream_replicas(settings: Settings) -> int:
+    """Replicas of every stream: one per node of a cluster `cortex up` runs, unless
+    CORTEX_NATS_REPLICAS says otherwise."""
+    if settings.nats_cluster > 1 and "CORTEX_NATS_REPLICAS" not in os.environ:
+        return settings.nats_cluster
+    return settings.nats_replicas
 
 
 def prepare_data_dir(path: Path) -> Path:
@@ -136,6 +222,7 @@ def child_env(
         "CORTEX_DATA_DIR": str(data_dir),
         "CORTEX_NATS_URL": nats_url,
         "CORTEX_NATS_PREFIX": settings.nats_prefix,
+        "CORTEX_NATS_REPLICAS": str(settings.nats_replicas),
         "CORTEX_STORE": settings.store or f"sqlite:///{data_dir / 'store'}",
         "CORTEX_ADMIN_TOKEN": token,
         "CORTEX_ADMIN_PORT": "0",
@@ -155,15 +242,21 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
     token, token_source = admin_token(settings, data_dir)
     check_port(settings.http_host, settings.http_port, "the HTTP", "CORTEX_HTTP_PORT")
     start_nats = not settings.nats_url
+    nats_configs: list[NatsServerConfig] = []
     if start_nats:
-        check_port("127.0.0.1", settings.nats_port, "the NATS", "CORTEX_NATS_PORT")
-        if settings.nats_monitor_port:
-            check_port(
-                "127.0.0.1",
-                settings.nats_monitor_port,
-                "the NATS monitoring",
-                "CORTEX_NATS_MONITOR_PORT",
-            )
+        nats_configs = nats_server_configs(settings, data_dir)
+        check_nats_ports(nats_configs, settings.http_port)
+        # From here on, `settings` is what the children get: every server's URL.
+        settings = msgspec.structs.replace(
+            settings,
+            nats_url=",".join(conf.url for conf in nats_configs),
+            nats_replicas=stream_replicas(settings),
+        )
+    elif settings.nats_cluster > 1:
+        raise UpError(
+            f"CORTEX_NATS_CLUSTER={settings.nats_cluster} starts a NATS cluster of cortex up's "
+            "own, and CORTEX_NATS_URL says to use an existing NATS: unset one of them"
+        )
     nats_url = settings.effective_nats_url
     fmt = (
         settings.log_format
@@ -194,25 +287,14 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
 
     sup.say(f"CodeValdCortex {__version__}: starting the platform (data dir {data_dir})")
     try:
-        if start_nats:
-            conf = NatsServerConfig(
-                store_dir=data_dir / "nats",
-                port=settings.nats_port,
-                monitor_port=settings.nats_monitor_port,
-            )
-            config_file = conf.write(data_dir / "nats" / "nats.conf")
-            await sup.start(
-                ChildSpec(
-                    name="nats",
-                    argv=conf.argv(config_file),
-                    ready=lambda: tcp_open("127.0.0.1", settings.nats_port),
-                )
-            )
+        if nats_configs:
+            await start_nats_servers(sup, nats_configs, data_dir)
         await prepare_streams(settings)
         for service in services:
-            await sup.start(
-                ChildSpec(name=service, argv=[python, "-m", f"cortex.{service}"], env=env)
-            )
+            for name in replica_names(service, settings.replicas):
+                await sup.start(
+                    ChildSpec(name=name, argv=[python, "-m", f"cortex.{service}"], env=env)
+                )
         host_names = [f"host-{n + 1}" for n in range(hosts)]
         await sup.start(
             ChildSpec(
@@ -253,7 +335,7 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
                 token_source=token_source,
                 services=services,
                 hosts=hosts,
-                started_nats=start_nats,
+                nats_nodes=len(nats_configs),
             )
         )
         await stop.wait()
@@ -263,12 +345,46 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
     return 0
 
 
+async def start_nats_servers(
+    sup: Supervisor, configs: list[NatsServerConfig], data_dir: Path
+) -> None:
+    """Start nats-server (`nats`) or the nodes of a cluster (`nats-1` ...), and wait until
+    JetStream can make the platform's streams: on a cluster, once it has a meta leader that
+    knows every node."""
+    for n, conf in enumerate(configs):
+        await sup.start(
+            ChildSpec(
+                name="nats" if len(configs) == 1 else f"nats-{n + 1}",
+                argv=conf.argv(conf.write(conf.store_dir / "nats.conf")),
+                # Only the port: a node's JetStream waits for the nodes started after it.
+                ready=functools.partial(tcp_open, conf.host, conf.port),
+            )
+        )
+    try:
+        await wait_for_jetstream([conf.url for conf in configs], JETSTREAM_TIMEOUT)
+    except JetStreamNotReady as exc:
+        raise UpError(f"{exc}; see the nats logs in {data_dir / 'logs'}") from None
+
+
+CLUSTER_CHATTER = (
+    "Error trying to connect to route",
+    "Waiting for routing to be established",
+    "has not established contact with a meta leader",
+    "Metalayer blocking snapshot",
+    "store is closed",
+)
+"""What the nodes of a cluster say while they or their peers start, restart or stop: expected,
+so only in their log files (the supervisor reports a node that exits)."""
+
+
 def echo_line(child: str, line: str) -> bool:
     """What reaches the terminal: everything the platform's processes log, but only
-    nats-server's warnings and errors (its full log is in the data dir's logs/nats.log)."""
-    if child != "nats":
+    nats-server's warnings and errors (its full log is in the data dir's logs/nats*.log)."""
+    if child != "nats" and not child.startswith("nats-"):
         return True
-    return any(level in line for level in ("[WRN]", "[ERR]", "[FTL]"))
+    return any(level in line for level in ("[WRN]", "[ERR]", "[FTL]")) and not any(
+        chatter in line for chatter in CLUSTER_CHATTER
+    )
 
 
 async def _answers(url: str) -> bool:
@@ -307,8 +423,10 @@ async def prepare_streams(settings: Settings) -> None:
     except Exception as exc:
         raise UpError(f"cannot reach NATS at {url}: {exc or type(exc).__name__}") from None
     try:
-        await ensure_streams(nc.jetstream(), settings.subjects())
-    except StreamStorageError as exc:
+        js = nc.jetstream()
+        await ensure_streams(js, settings.subjects())
+        await ensure_buckets(js, settings.subjects())
+    except (StreamStorageError, StreamReplicasError) as exc:
         raise UpError(str(exc)) from None
     finally:
         await nc.close()
@@ -357,10 +475,23 @@ def banner(
     token_source: str,
     services: list[str],
     hosts: int,
-    started_nats: bool,
+    nats_nodes: int,
 ) -> str:
+    """`nats_nodes`: how many nats-servers `cortex up` started (0: an external NATS)."""
     token_file = data_dir / "admin.token"
     store = redact_url(settings.store) if settings.store else f"sqlite:///{data_dir / 'store'}"
+    urls = ", ".join(redact_url(url.strip()) for url in nats_url.split(","))
+    if nats_nodes > 1:
+        first_route = settings.nats_port + CLUSTER_PORT_OFFSET
+        kind = f"embedded {nats_nodes}-node nats-server cluster, JetStream"
+        kind += f"; routes on ports {first_route}-{first_route + nats_nodes - 1}"
+    else:
+        kind = "embedded nats-server, JetStream" if nats_nodes else "external"
+    nats_lines = [f"  NATS         {urls}   ({kind})"]
+    if settings.nats_replicas > 1:
+        nats_lines.append(f"               every stream with {settings.nats_replicas} replicas")
+    each = f" ({settings.replicas} replicas each)" if settings.replicas > 1 else ""
+    listed = f"{', '.join(services)}{each}, gateway" if services else "gateway"
     lines = [
         "",
         f"CodeValdCortex {__version__} is up.",
@@ -368,11 +499,9 @@ def banner(
         f"  API          {http_url}/api/v1   (OpenAPI: {http_url}/api/v1/openapi.json)",
         f"  admin token  {token}",
         f"               {token_source}",
-        f"  NATS         {redact_url(nats_url)}"
-        + ("   (embedded nats-server, JetStream)" if started_nats else "   (external)"),
+        *nats_lines,
         f"  event store  {store}",
-        f"  services     {', '.join([*services, 'gateway']) or 'gateway'}"
-        + (f"; {hosts} agent host(s)" if hosts else ""),
+        f"  services     {listed}" + (f"; {hosts} agent host(s)" if hosts else ""),
         f"  data dir     {data_dir}   (logs in {data_dir / 'logs'})",
         "",
         "Try, in another terminal:",

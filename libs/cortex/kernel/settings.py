@@ -31,13 +31,28 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     data_dir: str = ".cortex"
     """Where `cortex up` keeps the NATS store, the event stores and the admin token."""
     nats_url: str = ""
-    """An existing NATS to use. Empty: `cortex up` starts nats-server on `nats_port`."""
+    """An existing NATS to use (`,`-separated URLs of a cluster's servers). Empty: `cortex up`
+    starts nats-server on `nats_port`."""
     nats_port: Port = 4222
     nats_monitor_port: Port = 8222
     nats_prefix: str = "cortex"
     """Root token of every subject and stream; a second prefix is a separate platform."""
     nats_creds: str = ""
     """Path of a NATS credentials file, if the server asks for one."""
+    nats_replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    """Replicas of every stream, key-value bucket and object store (3 on a three-node cluster).
+    `cortex up` with `nats_cluster` 3 sets it to 3."""
+    nats_cluster: Literal[1, 3] = 1
+    """nats-servers `cortex up` starts: 1, or a three-node cluster (ports `nats_port` and the
+    two after it)."""
+    replicas: Annotated[int, msgspec.Meta(ge=1, le=8)] = 1
+    """Replicas of every domain service that `cortex up` starts."""
+    lease_ttl: Seconds = 5.0
+    """Seconds a replica's hold on work done once (the relay, the reconciler, the registry's
+    health clock) lasts without renewal: how soon another replica takes over a dead one's."""
+    catch_up_interval: Seconds = 1.0
+    """Longest a replica's read models go without looking for other replicas' events; appends
+    prompt them at once, this bounds a missed prompt."""
     store: str = ""
     """Event store URL: `sqlite:///dir` (a file per service) or `arangodb://user:pw@host:8529/db`.
     Empty: `sqlite:///<data_dir>/store`."""
@@ -89,7 +104,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     `cortex up` sets it."""
 
     def subjects(self) -> Subjects:
-        return Subjects(self.nats_prefix, self.inbox_partitions, self.effective_logs_max_bytes)
+        return Subjects(
+            self.nats_prefix,
+            self.inbox_partitions,
+            self.effective_logs_max_bytes,
+            stream_replicas=self.nats_replicas,
+        )
 
     @property
     def effective_logs_max_bytes(self) -> int:
@@ -102,6 +122,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def effective_nats_url(self) -> str:
         return self.nats_url or f"nats://127.0.0.1:{self.nats_port}"
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """The NATS URLs to connect to: every server of a cluster, any of which will do."""
+        return [u.strip() for u in self.effective_nats_url.split(",") if u.strip()]
 
     @property
     def effective_store(self) -> str:

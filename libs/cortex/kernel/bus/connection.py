@@ -2,7 +2,8 @@
 
 Reconnects forever (a service outlives a nats-server restart), keeps trying the first connect
 until the server appears (children of `cortex up` may start before it), and reports its state
-to a callback so that `/ready` can follow it.
+to a callback so that `/ready` can follow it. Every server of `CORTEX_NATS_URL` is in the pool,
+so a client of a cluster moves to another server when the one it was on goes away.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ async def connect(
 ) -> NATS:
     """Connect as `name`. Keeps retrying the first connection with backoff until
     `first_connect_timeout` (forever if None); raises the last error after it."""
-    url = settings.effective_nats_url
+    servers = settings.nats_servers
+    url = ", ".join(redact_url(server) for server in servers)
 
     def report(state: bool) -> None:
         CONNECTED.set(1 if state else 0)
@@ -43,12 +45,13 @@ async def connect(
             on_state(state)
 
     async def disconnected() -> None:
-        log.warning("nats disconnected", url=redact_url(url))
         report(False)
+        if not nc.is_closed:  # a close of our own is no news
+            log.warning("nats disconnected", url=url)
 
     async def reconnected() -> None:
         RECONNECTS.inc()
-        log.info("nats reconnected", url=redact_url(url))
+        log.info("nats reconnected", url=_connected(nc), servers=url)
         report(True)
 
     async def error(exc: Exception) -> None:
@@ -60,7 +63,7 @@ async def connect(
     while True:
         try:
             nc = await nats.connect(
-                servers=[url],
+                servers=servers,
                 name=name,
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
@@ -76,7 +79,7 @@ async def connect(
         except Exception as exc:  # nats raises a zoo of types for "not there yet"
             if deadline is not None and loop.time() + delay > deadline:
                 raise
-            log.info("waiting for nats", url=redact_url(url), error=str(exc) or type(exc).__name__)
+            log.info("waiting for nats", url=url, error=str(exc) or type(exc).__name__)
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
             continue
@@ -98,3 +101,9 @@ async def disconnect(nc: NATS, grace: float) -> bool:
     with contextlib.suppress(Exception):
         await within(nc.close(), 2)
     return False
+
+
+def _connected(nc: NATS) -> str:
+    """The server `nc` is on now, without credentials."""
+    url = nc.connected_url
+    return f"{url.scheme}://{url.hostname}:{url.port}" if url else ""
