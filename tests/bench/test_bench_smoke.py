@@ -89,3 +89,12 @@ def test_api_benchmark_prints_latency_per_call_and_client_count() -> None:
         for run in runs:
             assert run["requests"] >= 40
             assert 0 < run["p50_ms"] <= run["p99_ms"] <= run["max_ms"]
+
+
+def test_replicas_benchmark_prints_the_lag_between_replicas() -> None:
+    result = run_bench("replicas.py", "--agents", "30", "--concurrency", "4", timeout=300)
+    gets = result["get_after_create"]
+    assert gets["status_codes"] == {"200": 30}  # found at once, whichever replica answered
+    lag = result["lag_between_replicas"]
+    assert lag["replicas"] == 2
+    assert lag["events"] > 0

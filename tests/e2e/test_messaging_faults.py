@@ -42,9 +42,10 @@ def wait_for(check: object, timeout: float, what: str) -> None:
 
 
 async def inboxes_settled(url: str) -> bool:
-    """No inbox partition has a message waiting or delivered and not yet acknowledged."""
+    """No inbox partition has a message waiting or delivered and not yet acknowledged.
+    `url`: one server's, or a cluster's separated by commas."""
     subjects = load_settings({}).subjects()
-    nc = await nats.connect(url)
+    nc = await nats.connect(servers=url.split(","))
     try:
         js = nc.jetstream()
         for partition in range(subjects.inbox_partitions):

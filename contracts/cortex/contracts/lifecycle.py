@@ -239,6 +239,9 @@ class AgentNameClaimed(msgspec.Struct, frozen=True, kw_only=True):
     TYPE: ClassVar[str] = "agent.name_claimed"
     name: str
     agent_id: str
+    claimed_at: datetime | None = None
+    """When; a claim whose agent was never created is taken for one in flight until a while
+    after this (None, in claims from before it was recorded: long ago)."""
 
 
 class AgentNameReleased(msgspec.Struct, frozen=True, kw_only=True):

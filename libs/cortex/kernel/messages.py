@@ -25,8 +25,12 @@ from cortex.contracts import messages as m
 from cortex.contracts.messages import AgentMessage, ContentType
 from cortex.contracts.messaging import TOPIC_PATTERN, StatusUpdate
 from cortex.contracts.subjects import Subjects
+from cortex.kernel.bus.publish import publish_durably
 from cortex.kernel.errors import Invalid, Timeout, TooLarge
 from cortex.kernel.ids import new_id, utcnow
+
+PUBLISH_WITHIN = 10.0
+"""Seconds a send keeps trying while its stream has no leader (a cluster electing one)."""
 
 INLINE_LIMIT = 1024 * 1024
 """Largest payload sent inline; bigger ones travel by claim check through the object store."""
@@ -294,7 +298,7 @@ async def _publish(
     if deadline:
         headers[m.DEADLINE] = deadline.isoformat()
     payload = await stash_if_large(js, subjects, ident, payload, headers)
-    await js.publish(subject, payload, headers=headers, timeout=10)
+    await publish_durably(js, subject, payload, headers, within=PUBLISH_WITHIN)
     return ident
 
 

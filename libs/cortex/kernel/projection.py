@@ -12,18 +12,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 
 import msgspec
-from prometheus_client import Gauge
+from prometheus_client import Gauge, Histogram
 
 from cortex.contracts.events import EventEnvelope
+from cortex.kernel.events import Quarantine, UndecodableEvent
 from cortex.kernel.logging import get_logger
 from cortex.kernel.store.port import EventStore
 
 log = get_logger()
 
 POSITION = Gauge("cortex_projection_position", "Last event position applied", ["projection"])
+LAG = Histogram(
+    "cortex_projection_lag_seconds",
+    "From an event's append to its application in this process's read models; trigger "
+    "`append` for the appending replica's own catch-up, `follow` for events another replica "
+    "appended (prompted, or found by the periodic catch-up)",
+    ["trigger"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -34,7 +44,9 @@ class Projection(Protocol):
     """Bump when the read model's shape or meaning changes: old snapshots are then rebuilt."""
 
     def apply(self, event: EventEnvelope) -> None:
-        """Fold one event in. Must be deterministic and must ignore event types it does not know."""
+        """Fold one event in. Must be deterministic, must ignore event types it does not know,
+        and must decode the event (`EventCodec.decode`) before it changes anything: an event
+        that does not decode is then skipped whole, and quarantined by the runner."""
         ...
 
     def snapshot(self) -> bytes: ...
@@ -83,8 +95,10 @@ class ProjectionRunner:
         *,
         batch_size: int = 1000,
         snapshot_every: int = 5000,
+        quarantine: Quarantine | None = None,
     ) -> None:
         self._store = store
+        self._quarantine = quarantine or Quarantine("")
         self._projections = list(projections)
         self._positions = {p.name: 0 for p in self._projections}
         self._batch_size = batch_size
@@ -113,11 +127,13 @@ class ProjectionRunner:
                 continue
             projection.restore(snap.data)
             self._positions[projection.name] = snap.position
-        await self.catch_up()
+        await self.catch_up(None)
         self.caught_up = True
 
-    async def catch_up(self) -> int:
-        """Apply every event not yet applied; returns the position reached."""
+    async def catch_up(self, trigger: str | None = "follow") -> int:
+        """Apply every event not yet applied; returns the position reached. `trigger` says
+        why, for the lag metric: `append` (this process's own write), `follow`, or None (a
+        start or a rebuild, whose old events say nothing about lag)."""
         async with self._lock:
             while True:
                 start = self.position
@@ -125,16 +141,40 @@ class ProjectionRunner:
                 if not batch:
                     break
                 for projection in self._projections:
-                    mine = self._positions[projection.name]
-                    for event in batch:
-                        if event.position > mine:
-                            projection.apply(event)
-                    self._positions[projection.name] = batch[-1].position
-                    POSITION.labels(projection.name).set(batch[-1].position)
+                    self._apply(projection, batch)
                 self._since_snapshot += len(batch)
+                if trigger is not None:
+                    now = datetime.now(UTC)
+                    lag = LAG.labels(trigger)
+                    for event in batch:
+                        lag.observe(max(0.0, (now - event.occurred_at).total_seconds()))
             if self._since_snapshot >= self._snapshot_every:
                 await self._save()
             return self.position
+
+    def _apply(self, projection: Projection, batch: Sequence[EventEnvelope]) -> None:
+        """Fold in the batch's events the projection has not seen, moving its position past
+        each one: an `apply` that fails stops it at that event, and the retry starts there,
+        so no event of the batch is applied twice. An event that does not decode is
+        quarantined and passed over."""
+        position = self._positions[projection.name]
+        try:
+            for event in batch:
+                if event.position <= position:
+                    continue
+                try:
+                    projection.apply(event)
+                except UndecodableEvent as exc:
+                    self._quarantine.add(exc, f"projection {projection.name}")
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    # A projection that decodes the JSON itself rather than through a codec.
+                    self._quarantine.add(
+                        UndecodableEvent(event, str(exc)), f"projection {projection.name}"
+                    )
+                position = event.position
+        finally:
+            self._positions[projection.name] = position
+            POSITION.labels(projection.name).set(position)
 
     async def save(self) -> None:
         """Persist every projection's snapshot (at stop, and every `snapshot_every` events)."""
@@ -148,7 +188,7 @@ class ProjectionRunner:
                 projection.reset()
                 self._positions[projection.name] = 0
                 await self._store.delete_meta(_key(projection))
-        position = await self.catch_up()
+        position = await self.catch_up(None)
         await self.save()
         return position
 

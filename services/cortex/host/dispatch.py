@@ -28,6 +28,7 @@ from cortex.contracts import messages as m
 from cortex.contracts.messaging import DeliveryOutcome, StatusUpdate
 from cortex.contracts.subjects import Subjects
 from cortex.kernel.bus.consumer import DurableConsumer
+from cortex.kernel.bus.publish import publish_durably
 from cortex.kernel.ids import new_id, utcnow
 from cortex.kernel.keyed_lock import KeyedLocks
 from cortex.kernel.logging import get_logger
@@ -355,11 +356,12 @@ class Dispatcher:
         )
         if last_error:
             headers[m.LAST_ERROR] = last_error[:1000]
-        await self._js.publish(
+        await publish_durably(
+            self._js,
             self._subjects.dead_letter(replica.spec.agent_id),
             message.payload,
-            headers=headers,
-            timeout=10,
+            headers,
+            within=10,
         )
         DEAD.inc()
         log.warning(

@@ -6,6 +6,7 @@ Streams: `template-<name>` (every version of a template), `agentname-<name>` (wh
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -124,24 +125,41 @@ def register_template(state: TemplateState, spec: TemplateSpec) -> list[Template
 
 class NameState(msgspec.Struct):
     holder: str | None = None
+    claimed_at: datetime | None = None
 
 
 def evolve_name(state: NameState, event: Any) -> NameState:
     if isinstance(event, AgentNameClaimed):
-        return NameState(holder=event.agent_id)
+        return NameState(holder=event.agent_id, claimed_at=event.claimed_at)
     if isinstance(event, AgentNameReleased):
         return NameState(holder=None)
     return state
 
 
+CLAIM_IN_FLIGHT = timedelta(seconds=30)
+"""How long a claim whose agent does not exist yet is taken for a create under way: the claim
+and the agent's creation are two appends, and a competing create must not take the name in
+between. After that the claim counts as left behind by a crash."""
+
+
+def holds_name(state: NameState, holder: AgentState, now: datetime) -> bool:
+    """Whether the name's holder keeps it: its agent exists and was not purged, or its create
+    is still under way. `holder` is the holder's state from its own stream."""
+    if state.holder is None:
+        return False
+    if holder.exists:
+        return not holder.purged
+    return state.claimed_at is not None and now - state.claimed_at < CLAIM_IN_FLIGHT
+
+
 def claim_name(
-    state: NameState, name: str, agent_id: str, holder_exists: bool
+    state: NameState, name: str, agent_id: str, holder_exists: bool, now: datetime
 ) -> list[AgentNameClaimed]:
     """A name is free when nobody holds it, or when its holder never got created (a crash
     between claiming and creating must not lock the name forever)."""
     if state.holder is not None and holder_exists:
         raise Conflict(f"an agent named {name!r} exists already", details={"name": name})
-    return [AgentNameClaimed(name=name, agent_id=agent_id)]
+    return [AgentNameClaimed(name=name, agent_id=agent_id, claimed_at=now)]
 
 
 # --- agents ------------------------------------------------------------------------------

@@ -4,6 +4,12 @@ statuses along (deploying -> running, terminating -> terminated, -> failed).
 It runs every `reconcile_interval` and whenever something changes (a command, a registry
 event), one pass at a time. Starts it asked for but has not seen registered yet are remembered
 (`pending`) until they show up or time out, so a slow host is not sent the same replica twice.
+
+Every lifecycle replica observes (the ready counts its views show come from that); only the one
+holding the lease `lifecycle.reconciler` acts: starts, stops and status changes. A replica that
+takes the lease over does not know what its predecessor had just asked to start, so a replica
+started in the last instants before a hand-over may be started twice, and the extra one is then
+stopped like any other.
 """
 
 from __future__ import annotations
@@ -64,7 +70,11 @@ class Reconciler:
         settle_margin: float,
         on_purged: Callable[[AgentState], Awaitable[None]] | None = None,
         start_failures: int = 5,
+        acting: Callable[[], bool] = lambda: True,
+        catch_up: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`acting`: whether this replica acts (holds the lease) or only observes; `catch_up`
+        brings the read models level with the store before a pass."""
         self._agents = agents
         self._templates = templates
         self._repo = repository
@@ -77,6 +87,8 @@ class Reconciler:
         self._failures: dict[str, str] = {}
         self._crashes: dict[str, _CrashLoop] = {}
         self._start_failures = start_failures
+        self._acting = acting
+        self._catch_up = catch_up
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -112,11 +124,15 @@ class Reconciler:
     async def reconcile(self) -> None:
         async with self._lock:
             started = time.perf_counter()
+            if self._catch_up is not None:
+                # Another replica's command may be a few milliseconds ahead of the read model.
+                await self._catch_up()
             for runtime, driver in self._drivers.items():
                 await self._pass(runtime, driver)
             PASS_SECONDS.observe(time.perf_counter() - started)
 
     async def _pass(self, runtime: str, driver: RuntimeDriver) -> None:
+        act = self._acting()
         observation = await driver.observe()
         now = time.monotonic()
         seen = {i.id for i in observation.instances}
@@ -177,6 +193,8 @@ class Reconciler:
         DESIRED.set(desired_total)
         READY.set(ready_total)
 
+        if not act:
+            return
         if starts:
             placements, failures = await driver.start(starts, observation, pending_by_host)
             deadline = (
@@ -219,6 +237,8 @@ class Reconciler:
 
     async def _settle(self, agent_id: str, ready: int, present: int, settled: bool) -> None:
         """Record a status change that follows from what was observed, if any."""
+        if not self._acting():
+            return
         failure = self._failures.get(agent_id)
         try:
             agent = self._agents.find(agent_id)

@@ -11,6 +11,7 @@ from nats.aio.subscription import Subscription
 
 from cortex.contracts.lifecycle import (
     AgentCreated,
+    AgentNameClaimed,
     AgentNameReleased,
     AgentPage,
     AgentRef,
@@ -33,6 +34,7 @@ from cortex.contracts.pools import ListPools, PoolRef, PoolSpec, PoolView
 from cortex.kernel.aggregate import Repository
 from cortex.kernel.errors import Conflict, NotFound
 from cortex.kernel.ids import new_id, utcnow
+from cortex.kernel.leases import Singleton
 from cortex.kernel.logging import get_logger
 from cortex.kernel.service import Context, ServiceRuntime
 from cortex.kernel.settings import Settings
@@ -84,6 +86,8 @@ class Lifecycle:
             runtime, codec, stream_type="agent", initial=AgentState, evolve=domain.evolve_agent
         )
         self.reconciler: Reconciler | None = None
+        self.acting: Singleton
+        """The lease under which this replica's reconciler acts rather than only observes."""
         self._registry_events: list[Subscription] = []
 
     # --- views -----------------------------------------------------------------------------
@@ -174,9 +178,15 @@ class Lifecycle:
             topics=list(template.topics),
         )
         events = domain.create_agent(created, cmd.deploy)
+        # Before the name is claimed: a refused create must leave nothing behind.
+        self.agent_repo.check_size(domain.agent_stream(agent_id), events, ctx)
         holder = self.agents.model.ids_by_name.get(cmd.name)
         domain.claim_name(
-            domain.NameState(holder=holder), cmd.name, agent_id, holder_exists=holder is not None
+            domain.NameState(holder=holder),
+            cmd.name,
+            agent_id,
+            holder_exists=holder is not None,
+            now=utcnow(),
         )
         if cmd.dry_run:
             state = AgentState()
@@ -198,19 +208,25 @@ class Lifecycle:
                 pool=cmd.pool,
             )
             return self.preview(record, state)
-        await self.name_repo.execute(
-            domain.name_stream(cmd.name),
-            lambda state: domain.claim_name(
-                state, cmd.name, agent_id, holder_exists=self._exists(state.holder)
-            ),
-            ctx,
-        )
+
+        async def claim(state: NameState) -> list[AgentNameClaimed]:
+            # Decided on the streams themselves: this replica's read model may not have the
+            # holder's `agent.created` yet (another replica's, or one a moment old).
+            holder = await self._stored_agent(state.holder)
+            now = utcnow()
+            held = domain.holds_name(state, holder, now)
+            return domain.claim_name(state, cmd.name, agent_id, holder_exists=held, now=now)
+
+        await self.name_repo.execute(domain.name_stream(cmd.name), claim, ctx)
         await self.agent_repo.execute(domain.agent_stream(agent_id), lambda _: events, ctx)
-        self._kick()
+        self.kick_reconciler()
         return self.view(self.agents.find(agent_id))
 
-    def _exists(self, agent_id: str | None) -> bool:
-        return agent_id is not None and agent_id in self.agents.model.by_id
+    async def _stored_agent(self, agent_id: str | None) -> AgentState:
+        if agent_id is None:
+            return AgentState()
+        state, _ = await self.agent_repo.load(domain.agent_stream(agent_id))
+        return state
 
     async def list_agents(self, req: ListAgents, ctx: Context) -> AgentPage:
         matching = sorted(
@@ -263,7 +279,7 @@ class Lifecycle:
             lambda s: self._alive(s, cmd.ref) or domain.deploy_agent(s, cmd.replicas),
             ctx,
         )
-        self._kick()
+        self.kick_reconciler()
         return self.view(self.agents.find(record.id))
 
     async def scale_agent(self, cmd: ScaleAgent, ctx: Context) -> ScalePlan:
@@ -278,7 +294,7 @@ class Lifecycle:
         running = record.status in domain.ACTIVE
         diff = cmd.replicas - before if running else 0
         if not cmd.dry_run:
-            self._kick()
+            self.kick_reconciler()
             view = self.view(self.agents.find(record.id))
         else:
             view = self.preview(record, outcome.state)
@@ -297,7 +313,7 @@ class Lifecycle:
         if outcome.state.purged:
             await self.release_name(outcome.state)
             return msgspec.structs.replace(view, status="terminated")
-        self._kick()
+        self.kick_reconciler()
         return self.view(self.agents.find(record.id))
 
     async def release_name(self, state: AgentState) -> None:
@@ -357,7 +373,7 @@ class Lifecycle:
         domain.must_exist(state, ref)
         return []
 
-    def _kick(self) -> None:
+    def kick_reconciler(self) -> None:
         if self.reconciler:
             self.reconciler.kick()
 
@@ -381,11 +397,13 @@ class Lifecycle:
             settle_margin=settings.heartbeat_interval * (settings.unhealthy_after + 2),
             start_failures=settings.start_failures,
             on_purged=self.release_name,
+            acting=lambda: self.acting.held,
+            catch_up=runtime.catch_up,
         )
         self.reconciler.start()
 
         async def on_registry_event(msg: Msg) -> None:
-            self._kick()
+            self.kick_reconciler()
 
         # Registry events about hosts and instances (a replica registered, went unhealthy,
         # ...) are when things change; the reconciler's timer is only the safety net. State
@@ -396,6 +414,10 @@ class Lifecycle:
             )
             for kind in ("host.>", "instance.>")
         ]
+        # And another replica's commands: the one that acts may not be the one that was asked.
+        self._registry_events.append(
+            await runtime.nc.subscribe(runtime.subjects.appended("lifecycle"), cb=on_registry_event)
+        )
 
     async def on_stop(self, runtime: ServiceRuntime) -> None:
         for sub in self._registry_events:
@@ -408,6 +430,14 @@ def build(settings: Settings) -> ServiceRuntime:
     templates, agents, pools = TemplatesProjection(), AgentsProjection(), PoolsProjection()
     runtime = ServiceRuntime("lifecycle", settings, projections=[templates, agents, pools])
     lifecycle = Lifecycle(runtime, templates, agents, pools)
+
+    async def act() -> None:
+        lifecycle.kick_reconciler()
+
+    async def observe_only() -> None:
+        return None
+
+    lifecycle.acting = runtime.singleton("reconciler", begin=act, end=observe_only)
     runtime.on_start(lifecycle.on_start)
     runtime.on_stop(lifecycle.on_stop)
     runtime.endpoint("template.register", TemplateSpec)(lifecycle.register_template)

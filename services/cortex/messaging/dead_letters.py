@@ -21,6 +21,7 @@ from cortex.contracts.messaging import (
     ListDeadLetters,
     Replayed,
 )
+from cortex.kernel.bus.publish import publish_durably
 from cortex.kernel.errors import Invalid, NotFound
 from cortex.kernel.keyed_lock import KeyedLocks
 from cortex.kernel.logging import get_logger
@@ -88,11 +89,12 @@ class DeadLetters:
                 subject = self._runtime.subjects.agent_inbox(agent_id)
             except ValueError:
                 raise Invalid(f"dead letter {dead_id} names no usable agent id") from None
-            await self._runtime.js.publish(
+            await publish_durably(
+                self._runtime.js,
                 subject,
                 raw.data or b"",
-                headers=wire.replay_headers(dict(raw.headers or {}), new_id, dead_id),
-                timeout=10,
+                wire.replay_headers(dict(raw.headers or {}), new_id, dead_id),
+                within=10,
             )
             await self._delete(entry)
             DEAD_LETTERS_REPLAYED.inc()

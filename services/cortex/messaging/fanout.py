@@ -1,12 +1,12 @@
 """Fan-out: every topic message is copied into the inbox of each agent subscribed to its topic.
 
-A durable consumer on the messages stream, filtered on `<root>.msg.topic.>`, shared by every
-messaging replica. A topic message is acked only once JetStream has acknowledged every copy; a
-failure naks it and the whole fan-out runs again later. Copies carry a deterministic id
-(`<topic message id>_<agent id>`), so the copies that had already been stored are dropped by
-JetStream's duplicate window instead of reaching an inbox twice. Topic messages of one topic are
-fanned out in the order they were stored (a lock per topic, taken in arrival order), topics in
-parallel.
+A durable consumer on the messages stream, filtered on `<root>.msg.topic.>`, pulled by the
+messaging replica that holds the lease `messaging.fanout`. A topic message is acked only once
+JetStream has acknowledged every copy; a failure naks it and the whole fan-out runs again
+later. Copies carry a deterministic id (`<topic message id>_<agent id>`), so the copies that
+had already been stored are dropped by JetStream's duplicate window instead of reaching an
+inbox twice. Topic messages of one topic are fanned out in the order they were stored (a lock
+per topic, taken in arrival order), topics in parallel.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ class Fanout:
             return
         async with self._locks.hold(topic):
             started = time.perf_counter()
+            # A subscription made on another replica a moment ago may not be applied here yet.
+            await self._runtime.catch_up()
             headers = dict(msg.headers or {})
             topic_id = message_id(headers, msg.metadata.sequence.stream)
             subscribers = self._subscriptions.subscribers(topic)

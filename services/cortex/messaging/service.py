@@ -49,18 +49,18 @@ def build(settings: Settings, *, max_indexed: int = MAX_INDEXED) -> ServiceRunti
     fanout = Fanout(runtime, subscriptions)
     dead_letters = DeadLetters(runtime, indexer)
     runtime.ready_when("index", lambda: indexer.ready)
+    # One replica fans out, so the messages of a topic are copied in the order they were
+    # stored; the lease moves it to another replica within seconds when this one dies.
+    runtime.singleton("fanout", begin=fanout.start, end=fanout.stop)
 
     @runtime.on_start
     async def start(rt: ServiceRuntime) -> None:
-        # Subscriptions are caught up (the runtime did it), so the fan-out can start at once;
-        # the index loads in the background and `/ready` waits for it.
+        # The index loads in the background and `/ready` waits for it.
         indexer.start()
         await lifecycle.start()
-        await fanout.start()
 
     @runtime.on_stop
     async def stop(rt: ServiceRuntime) -> None:
-        await fanout.stop()
         await lifecycle.stop()
         await indexer.stop()
 

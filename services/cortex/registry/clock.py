@@ -1,5 +1,6 @@
 """The health clock: every heartbeat interval, silence turns hosts and instances unhealthy,
-then gone, then deregistered (see `HealthPolicy`)."""
+then gone, then deregistered (see `HealthPolicy`). It ticks on the registry replica that holds
+the lease `registry.health`, the one that decides on heartbeats too."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class HealthClock:
 
     def start(self) -> None:
         count_health(self._projection.hosts())
+        self._stop.clear()
         self._task = asyncio.create_task(self._run(), name="registry-health-clock")
 
     async def stop(self) -> None:
@@ -42,6 +44,7 @@ class HealthClock:
         self._stop.set()
         if self._task is not None:
             await self._task
+            self._task = None
 
     async def tick(self) -> None:
         now = time.monotonic()

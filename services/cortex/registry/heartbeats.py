@@ -1,15 +1,11 @@
-"""Taking heartbeats off core NATS: `cortex.hb.*` in the registry's queue group.
+"""Taking heartbeats off core NATS: `cortex.hb.*`, every beat to every registry replica.
 
-Every chunk updates the live data (last seen, CPU, memory, replica counters) and is decided
-against the in-memory read model; only a chunk that changes something (a new host or replica,
-a health change, a stop, a new boot) appends, as one batch. Most chunks change nothing and
-never touch the event store.
-
-Known limit: single active registry. The queue group hands each heartbeat to one registry
-replica, so with several replicas each sees only part of every host's beats and their health
-clocks disagree (one declares gone what another just heard from). Health is only consistent
-with one replica; a second one is safe for queries (its read model follows the events) but not
-for health.
+Every chunk updates the live data (last seen, CPU, memory, replica counters) on every replica,
+so each answers queries with current figures and any of them can take over the health clock
+knowing when each host was last heard from. Only the replica holding the lease
+`registry.health` decides: against the in-memory read model, and only a chunk that changes
+something (a new host or replica, a health change, a stop, a new boot) appends, as one batch.
+Most chunks change nothing and never touch the event store.
 """
 
 from __future__ import annotations
@@ -17,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -36,10 +33,17 @@ log = get_logger()
 
 
 class HeartbeatHandler:
-    def __init__(self, projection: HostsProjection, live: LiveData, writer: HostWriter) -> None:
+    def __init__(
+        self,
+        projection: HostsProjection,
+        live: LiveData,
+        writer: HostWriter,
+        deciding: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._projection = projection
         self._live = live
         self._writer = writer
+        self._deciding = deciding
         self._decoder = msgspec.json.Decoder(Heartbeat)
 
     async def handle(self, subject: str, data: bytes) -> list[HostEvent]:
@@ -62,6 +66,8 @@ class HeartbeatHandler:
             if is_stale(self._projection.host(beat.host_id), beat):
                 return []
             self._live.heard(beat, time.monotonic())
+            if not self._deciding():
+                return []
             return await self._writer.write(beat.host_id, lambda state: on_heartbeat(state, beat))
         finally:
             HEARTBEAT_DURATION.observe(time.perf_counter() - started)
@@ -78,7 +84,6 @@ class HeartbeatSubscription:
     async def start(self, nc: NATS, subjects: Subjects) -> None:
         self._sub = await nc.subscribe(
             subjects.heartbeats(),
-            queue=subjects.queue_group("registry"),
             # Chunks of a 10,000-replica host are ~200 KB each; leave room for bursts.
             pending_bytes_limit=256 * 1024 * 1024,
         )

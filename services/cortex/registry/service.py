@@ -52,7 +52,6 @@ def build(settings: Settings, *, forget_hosts_after: float = 600.0) -> ServiceRu
     )
     live = LiveData()
     writer = HostWriter(runtime, projection, live)
-    heartbeats = HeartbeatSubscription(HeartbeatHandler(projection, live, writer))
     clock = HealthClock(
         projection,
         live,
@@ -63,6 +62,14 @@ def build(settings: Settings, *, forget_hosts_after: float = 600.0) -> ServiceRu
             gone_after=settings.gone_after,
             forget_hosts_after=forget_hosts_after,
         ),
+    )
+
+    async def lead() -> None:
+        clock.start()
+
+    health = runtime.singleton("health", begin=lead, end=clock.stop)
+    heartbeats = HeartbeatSubscription(
+        HeartbeatHandler(projection, live, writer, deciding=lambda: health.held)
     )
     queries = RegistryQueries(projection, live)
     resolver = Resolver(runtime, projection, live)
@@ -75,15 +82,14 @@ def build(settings: Settings, *, forget_hosts_after: float = 600.0) -> ServiceRu
         # heard from, and taking them all for silent would declare the fleet dead.
         live.seed(projection.hosts().values(), time.monotonic())
         await heartbeats.start(rt.nc, rt.subjects)
-        clock.start()
         await purges.start()
 
     @runtime.on_stop
     async def stop(rt: ServiceRuntime) -> None:
-        # The clock first: silence while stopping (the purge consumer's pull takes up to a
-        # second to end) must not be taken for the fleet going quiet.
+        # The health clock stopped before these hooks (leases end first): silence while
+        # stopping (the purge consumer's pull takes up to a second to end) is not taken for
+        # the fleet going quiet.
         await heartbeats.stop()
-        await clock.stop()
         await purges.stop()
 
     @runtime.endpoint("host.list", ListHosts)

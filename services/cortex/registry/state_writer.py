@@ -48,8 +48,8 @@ class StateRepository(Repository[Doc]):
         if agent_id is None:
             raise ValueError(f"{stream_id!r} is not a state stream")
         doc, version = self._projection.doc(agent_id)
-        for envelope in await self._source.store.read(stream_id, version + 1):
-            event = codec.decode(envelope)
+        envelopes = await self._source.store.read(stream_id, version + 1)
+        for envelope, event in self._source.quarantine.decoded(codec, envelopes, "agent state"):
             if event is not None:
                 doc = evolve(doc, event)
             version = envelope.version

@@ -78,8 +78,8 @@ class HostWriter:
         that is not this process."""
         state: HostState | None = None
         version = 0
-        for envelope in await self._runtime.store.read(stream_id(host_id)):
-            event = codec.decode(envelope)
+        envelopes = await self._runtime.store.read(stream_id(host_id))
+        for envelope, event in self._runtime.quarantine.decoded(codec, envelopes, "host"):
             if event is not None:
                 state = evolve(state, event, envelope.occurred_at)
             version = envelope.version

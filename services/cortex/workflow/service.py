@@ -140,8 +140,8 @@ class Workflows:
 
     async def _template_views(self, name: str) -> list[WorkflowTemplateView]:
         views = []
-        for envelope in await self.runtime.store.read(domain.template_stream(name)):
-            event = CODEC.decode(envelope)
+        envelopes = await self.runtime.store.read(domain.template_stream(name))
+        for envelope, event in self.runtime.quarantine.decoded(CODEC, envelopes, "template"):
             if isinstance(event, WorkflowTemplateRegistered):
                 views.append(
                     WorkflowTemplateView(
@@ -184,8 +184,8 @@ class Workflows:
         return record.view()
 
     async def _stored_workflow(self, workflow_id: str) -> WorkflowRecord:
-        for envelope in await self.runtime.store.read(domain.workflow_stream(workflow_id)):
-            event = CODEC.decode(envelope)
+        envelopes = await self.runtime.store.read(domain.workflow_stream(workflow_id))
+        for envelope, event in self.runtime.quarantine.decoded(CODEC, envelopes, "workflow"):
             if isinstance(event, WorkflowCreated):
                 return WorkflowRecord(
                     id=event.workflow_id,
@@ -243,8 +243,10 @@ class Workflows:
 
     async def execution_view(self, execution_id: str) -> ExecutionView:
         record = None
-        for envelope in await self.runtime.store.read(domain.execution_stream(execution_id)):
-            event = CODEC.decode(envelope)
+        envelopes = await self.runtime.store.read(domain.execution_stream(execution_id))
+        for envelope, event in self.runtime.quarantine.decoded(CODEC, envelopes, "execution"):
+            if event is None:
+                continue
             if isinstance(event, ExecutionStarted):
                 slots = await self._layout(event.template, event.template_version)
                 record = timeline.begin(envelope, event, slots)

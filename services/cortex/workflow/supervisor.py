@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -23,7 +21,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from cortex.contracts.workflow import WorkflowTemplateSpec
-from cortex.kernel.ids import new_id
+from cortex.kernel.leases import LeaseBucket, holder_name
 from cortex.kernel.logging import get_logger
 from cortex.kernel.service.runtime import ServiceRuntime
 from cortex.kernel.waiting import cancel_and_wait
@@ -37,7 +35,7 @@ from .domain import (
     execution_stream,
 )
 from .journal import Journal
-from .leases import Leases
+from .leases import open_leases
 from .metrics import RUNNING
 from .runner import Runner
 from .steps import Tasks
@@ -60,7 +58,7 @@ class Supervisor:
         self._load_template = load_template
         self._lease_ttl = lease_ttl
         self._scan_interval = scan_interval
-        self.holder = f"{socket.gethostname()}-{os.getpid()}-{new_id()[-8:]}"
+        self.holder = holder_name()
         self.runners: dict[str, asyncio.Task[None]] = {}
         self._starting: set[str] = set()
         self._running: set[str] = set()
@@ -69,11 +67,11 @@ class Supervisor:
         self._loops: list[asyncio.Task[None]] = []
         self._cancels: Subscription | None = None
         self._http: httpx.AsyncClient | None = None
-        self._leases: Leases | None = None
+        self._leases: LeaseBucket | None = None
         self._tasks: Tasks | None = None
 
     @property
-    def leases(self) -> Leases:
+    def leases(self) -> LeaseBucket:
         assert self._leases is not None, "the supervisor is not started"
         return self._leases
 
@@ -81,7 +79,7 @@ class Supervisor:
         """`running` and `position`: what the executions read model knows, to scan on from."""
         runtime = self.runtime
         self._running, self._position = set(running), position
-        self._leases = await Leases.open(runtime.js, runtime.subjects, self.holder, self._lease_ttl)
+        self._leases = await open_leases(runtime.js, runtime.subjects, self.holder, self._lease_ttl)
         # No client-wide timeout: each step's own timeout bounds its request.
         self._http = httpx.AsyncClient(timeout=None, follow_redirects=True)
         self._tasks = Tasks(runtime.nc, runtime.subjects, runtime.client(), self._http)
@@ -134,8 +132,7 @@ class Supervisor:
         """A runner from the execution's stream as it is now, or None if it has finished."""
         envelopes = await self.runtime.store.read(execution_stream(execution_id))
         state, version = ExecutionState(), 0
-        for envelope in envelopes:
-            event = CODEC.decode(envelope)
+        for envelope, event in self.runtime.quarantine.decoded(CODEC, envelopes, "execution"):
             if event is not None:
                 state = evolve_execution(state, event)
             version = envelope.version

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from cortex.contracts.lifecycle import (
     AgentCreated,
     AgentDeployRequested,
+    AgentNameClaimed,
     AgentPurged,
     AgentScaled,
     AgentStatusChanged,
@@ -153,11 +155,30 @@ def test_template_versions_are_immutable() -> None:
     )
 
 
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
 def test_a_name_is_free_unless_a_living_agent_holds_it() -> None:
     held = domain.NameState(holder="a1")
     with pytest.raises(Conflict, match="exists already"):
-        domain.claim_name(held, "worker", "a2", holder_exists=True)
-    assert domain.claim_name(held, "worker", "a2", holder_exists=False) != []
+        domain.claim_name(held, "worker", "a2", holder_exists=True, now=NOW)
+    assert domain.claim_name(held, "worker", "a2", holder_exists=False, now=NOW) == [
+        AgentNameClaimed(name="worker", agent_id="a2", claimed_at=NOW)
+    ]
+
+
+def test_a_claim_holds_while_its_create_is_under_way_and_not_for_ever() -> None:
+    claimed = domain.NameState(holder="a1", claimed_at=NOW)
+    not_yet = AgentState()  # the holder's agent.created is not appended yet
+    assert domain.holds_name(claimed, not_yet, NOW + timedelta(seconds=1))
+    assert not domain.holds_name(claimed, not_yet, NOW + timedelta(minutes=5))
+    created = AgentState(exists=True, id="a1")
+    assert domain.holds_name(claimed, created, NOW + timedelta(days=9))
+    purged = AgentState(exists=True, id="a1", purged=True)
+    assert not domain.holds_name(claimed, purged, NOW)
+    assert not domain.holds_name(domain.NameState(), not_yet, NOW)
+    # A claim from before claims were timed, whose agent never came: left behind long ago.
+    assert not domain.holds_name(domain.NameState(holder="a1"), not_yet, NOW)
 
 
 def test_pools_are_created_once_and_deleted_only_when_empty() -> None:

@@ -6,6 +6,9 @@ order, with `Nats-Msg-Id: <event_id>`. After a crash between an append and its p
 start finds the event after the checkpoint and publishes it; an event that was published but
 not yet checkpointed is published again and dropped by JetStream's duplicate window.
 Normal operation uses the same path: a service `kick()`s the relay after each append.
+
+One replica of a service relays at a time, the one holding the lease `<service>.relay`; the
+others' appends reach it through the prompt every append publishes (`cortex.kernel.follow`).
 """
 
 from __future__ import annotations
@@ -76,8 +79,11 @@ class OutboxRelay:
         self._saved_at = 0.0
 
     async def start(self) -> None:
+        """Publish from the saved checkpoint on, until `stop`. Read from the store each time:
+        the replica that relayed before this one moved it."""
         raw = await self._store.get_meta(CHECKPOINT_KEY)
         self.checkpoint = self._saved = int(raw) if raw else 0
+        self._wake.set()
         self._task = asyncio.create_task(self._loop(), name=f"relay-{self._service}")
 
     def kick(self) -> None:
@@ -93,20 +99,32 @@ class OutboxRelay:
         JetStream's duplicate window, and dropped there."""
         async with self._lock:
             sent = 0
-            while True:
-                batch = await self._store.read_all(self.checkpoint, self._batch_size)
-                if not batch:
-                    LAG.labels(self._service).set(0)
-                    break
-                await asyncio.gather(*(self._publish(event) for event in batch))
-                self.checkpoint = batch[-1].position
-                PUBLISHED.labels(self._service).inc(len(batch))
-                sent += len(batch)
-            due = time.monotonic() - self._saved_at >= CHECKPOINT_EVERY
-            if self.checkpoint != self._saved and (save or due):
-                await self._store.put_meta(CHECKPOINT_KEY, str(self.checkpoint).encode())
-                self._saved, self._saved_at = self.checkpoint, time.monotonic()
+            try:
+                while True:
+                    batch = await self._store.read_all(self.checkpoint, self._batch_size)
+                    if not batch:
+                        LAG.labels(self._service).set(0)
+                        break
+                    # One at a time, in commit order, and the checkpoint behind each: a publish
+                    # that fails stops the batch there, so no later event reaches the stream
+                    # before it (publishing a batch at once let later events overtake one that
+                    # failed and was published again afterwards).
+                    for event in batch:
+                        await self._publish(event)
+                        self.checkpoint = event.position
+                        sent += 1
+                        PUBLISHED.labels(self._service).inc()
+                    # Under steady load the log never reads empty: save by time here too.
+                    await self._save(save=False)
+            finally:
+                await self._save(save=save)
             return sent
+
+    async def _save(self, *, save: bool) -> None:
+        due = time.monotonic() - self._saved_at >= CHECKPOINT_EVERY
+        if self.checkpoint != self._saved and (save or due):
+            await self._store.put_meta(CHECKPOINT_KEY, str(self.checkpoint).encode())
+            self._saved, self._saved_at = self.checkpoint, time.monotonic()
 
     async def stop(self) -> None:
         if self._task:

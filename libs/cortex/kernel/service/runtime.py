@@ -19,12 +19,14 @@ exception is logged with its traceback and answered as `internal`, never shown o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -37,21 +39,25 @@ from prometheus_client import Counter, Histogram
 
 from cortex.contracts import headers as h
 from cortex.contracts.errors import ErrorCode
+from cortex.contracts.events import QuarantinedEvent
 from cortex.contracts.replies import Reply
 from cortex.kernel import __version__
 from cortex.kernel.bus.connection import connect, disconnect
 from cortex.kernel.bus.relay import OutboxRelay
 from cortex.kernel.bus.rpc import ServiceClient
 from cortex.kernel.bus.streams import ensure_buckets, ensure_streams
-from cortex.kernel.errors import Conflict, CortexError, Internal, from_validation
+from cortex.kernel.errors import Conflict, CortexError, Internal, NotFound, from_validation
+from cortex.kernel.events import Quarantine, check_publishable
+from cortex.kernel.follow import LogFollower
 from cortex.kernel.ids import new_id
 from cortex.kernel.keyed_lock import KeyedLocks
+from cortex.kernel.leases import LeaseBucket, Singleton, holder_name
 from cortex.kernel.logging import get_logger
 from cortex.kernel.projection import Projection, ProjectionRunner
 from cortex.kernel.service.admin import AdminServer
-from cortex.kernel.service.context import Context
+from cortex.kernel.service.context import ClaimState, Context, PendingClaim
 from cortex.kernel.settings import Settings
-from cortex.kernel.store import EventStore, NewEvent, open_store
+from cortex.kernel.store import AlreadyApplied, Claim, EventStore, NewEvent, open_store
 from cortex.kernel.waiting import within
 
 Req = TypeVar("Req")
@@ -80,9 +86,13 @@ Hook = Callable[["ServiceRuntime"], Awaitable[None]]
 
 
 class _Remembered(msgspec.Struct, frozen=True):
+    """What the store keeps under an idempotency key."""
+
     request_sha256: str
-    reply: bytes
     at: float
+    reply: bytes | None = None
+    """None: the command was applied (this record was written with its events) and its reply
+    is not recorded yet."""
 
 
 class Endpoint(Generic[Req]):
@@ -150,8 +160,17 @@ class ServiceRuntime:
         self._js: JetStreamContext | None = None
         self._relay: OutboxRelay | None = None
         self._runner: ProjectionRunner | None = None
+        self._follower: LogFollower | None = None
+        self.leases = LeaseBucket(holder_name())
+        """Leases of this process on work one replica does at a time (`singleton`)."""
+        self._singletons: list[Singleton] = []
+        self._relay_lease: Singleton | None = None
         self._micro: Service | None = None
         self._admin: AdminServer | None = None
+        self.quarantine = Quarantine(name)
+        self._info: dict[str, str] = {}
+        """This instance's `$SRV.INFO` metadata: nats.micro answers from this very dict."""
+        self.quarantine.on_change(self._report_quarantine)
 
     # --- declaring the service -----------------------------------------------------------
 
@@ -168,6 +187,22 @@ class ServiceRuntime:
         """Run after the service is connected and caught up, before it takes requests."""
         self._on_start.append(hook)
         return hook
+
+    def singleton(
+        self, name: str, *, begin: Callable[[], Awaitable[None]], end: Callable[[], Awaitable[None]]
+    ) -> Singleton:
+        """Work that one replica of the service does at a time: `begin` runs on the replica
+        that takes the lease `<service>.<name>`, `end` when it loses or gives it up. Started
+        once the service serves, stopped first at a stop (before the `on_stop` hooks)."""
+        lease = Singleton(
+            self.leases,
+            f"{self.name}.{name}",
+            ttl=self.settings.lease_ttl,
+            begin=begin,
+            end=end,
+        )
+        self._singletons.append(lease)
+        return lease
 
     def on_stop(self, hook: Hook) -> Hook:
         """Run after requests stopped and in-flight ones finished, before state is flushed."""
@@ -199,18 +234,60 @@ class ServiceRuntime:
         return ServiceClient(self.nc, self.subjects, timeout=self.settings.request_timeout)
 
     async def append(
-        self, stream_id: str, events: Sequence[NewEvent], expected_version: int | None
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int | None,
+        *,
+        ctx: Context | None = None,
     ) -> int:
         """Append, then publish (through the relay) and update the read models, so that the
-        reply to a command already reflects it in this replica's queries."""
+        reply to a command already reflects it in this replica's queries.
+
+        An event larger than the bus carries is refused first (`too_large`). With the
+        command's `ctx`, the command's first append writes its idempotency key's record with
+        the events (see `_idempotent`)."""
+        self.check_size(stream_id, events)
+        pending = ctx.claim if ctx else None
         started = time.perf_counter()
-        version = await self.store.append(stream_id, events, expected_version)
+        with pending.writing() if pending else contextlib.nullcontext() as claim:
+            version = await self.store.append(stream_id, events, expected_version, claim=claim)
         APPENDS.labels(self.name).observe(time.perf_counter() - started)
+        if self._nc is not None:
+            # The other replicas (and whichever of them relays) hear of it at once; a prompt
+            # lost with a connection is covered by their periodic catch-up.
+            with contextlib.suppress(Exception):
+                await self._nc.publish(self.subjects.appended(self.name), b"")
         if self._relay:
             self._relay.kick()
         if self._runner:
-            await self._runner.catch_up()
+            await self._runner.catch_up("append")
         return version
+
+    def check_size(self, stream_id: str, events: Sequence[NewEvent]) -> None:
+        """Refuse (`too_large`, naming the field) an event the bus could not carry."""
+        check_publishable(stream_id, events, self.nc.max_payload)
+
+    @property
+    def quarantined(self) -> list[QuarantinedEvent]:
+        """Stored events this replica skips because it cannot decode them (the latest 20)."""
+        return self.quarantine.events
+
+    def _report_quarantine(self) -> None:
+        self._info["quarantined"] = msgspec.json.encode(self.quarantine.events).decode()
+
+    async def catch_up(self) -> None:
+        """Apply every event the store holds now, whichever replica appended it: for work that
+        must not act on a read model a few milliseconds behind (a query that would answer
+        not-found, a fan-out to the subscribers of a topic)."""
+        if self._runner:
+            await self._runner.catch_up()
+
+    async def _prompted(self) -> None:
+        if self._runner:
+            await self._runner.catch_up()
+        if self._relay:
+            self._relay.kick()
 
     async def rebuild_projections(self) -> int:
         assert self._runner is not None
@@ -243,21 +320,39 @@ class ServiceRuntime:
         self._js = self._nc.jetstream()
         await ensure_streams(self._js, self.subjects)
         await ensure_buckets(self._js, self.subjects)
+        await self.leases.open(
+            self._js,
+            self.subjects.leases_bucket,
+            ttl=s.lease_ttl,
+            description="Which replica does the work of a service that runs once at a time.",
+            replicas=s.nats_replicas,
+        )
         if self._store is not None:
-            self._relay = OutboxRelay(self._store, self._js, self.subjects, self.name)
-            await self._relay.start()
-            self._runner = ProjectionRunner(self._store, self._projections)
+            relay = self._relay = OutboxRelay(self._store, self._js, self.subjects, self.name)
+            # One replica relays: the others' appends reach it through the prompts.
+            self._relay_lease = Singleton(
+                self.leases,
+                f"{self.name}.relay",
+                ttl=s.lease_ttl,
+                begin=relay.start,
+                end=relay.stop,
+            )
+            self._runner = ProjectionRunner(
+                self._store, self._projections, quarantine=self.quarantine
+            )
             await self._runner.start()
+            self._follower = LogFollower(
+                self._nc,
+                self.subjects.appended(self.name),
+                interval=s.catch_up_interval,
+                catch_up=self._prompted,
+            )
+            await self._follower.start()
+            self._relay_lease.start()
         for hook in self._on_start:
             await hook(self)
-        self._micro = await add_service(
-            self._nc,
-            name=self.subjects.service_name(self.name),
-            version=self.version,
-            description=self.description,
-            queue_group=self.subjects.queue_group(self.name),
-            stats_handler=self._endpoint_stats,
-            metadata={
+        self._info.update(
+            {
                 "service": self.name,
                 "host": socket.gethostname(),
                 "pid": str(os.getpid()),
@@ -268,7 +363,16 @@ class ServiceRuntime:
                     else {}
                 ),
                 **self._metadata,
-            },
+            }
+        )
+        self._micro = await add_service(
+            self._nc,
+            name=self.subjects.service_name(self.name),
+            version=self.version,
+            description=self.description,
+            queue_group=self.subjects.queue_group(self.name),
+            stats_handler=self._endpoint_stats,
+            metadata=self._info,
         )
         for ep in self._endpoints:
             self._stats[ep.micro_name] = _EndpointStats()
@@ -280,6 +384,8 @@ class ServiceRuntime:
         # Subscriptions sit in the client's buffer until flushed; ready means reachable.
         await self._nc.flush()
         self._serving = True
+        for lease in self._singletons:
+            lease.start()
         self.log.info(
             "service started",
             version=self.version,
@@ -306,11 +412,15 @@ class ServiceRuntime:
             _, late = await asyncio.wait(self._inflight, timeout=grace)
             for task in late:
                 task.cancel()
+        for lease in reversed(self._singletons):
+            await self._stop_step(f"stop {lease.name}", lease.stop(), grace + 5)
         for hook in reversed(self._on_stop):
             name = getattr(hook, "__qualname__", repr(hook))
             await self._stop_step(f"stop hook {name}", hook(self), grace + 5)
-        if self._relay:
-            await self._stop_step("flush the outbox relay", self._relay.stop(), 10)
+        if self._relay_lease:
+            await self._stop_step("flush the outbox relay", self._relay_lease.stop(), 15)
+        if self._follower:
+            await self._stop_step("stop following the log", self._follower.stop(), 5)
         if self._runner:
             await self._stop_step("save read models", self._runner.save(), grace + 5)
         if self._nc and not await disconnect(self._nc, grace):
@@ -414,7 +524,7 @@ class ServiceRuntime:
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             return Reply(error=from_validation(exc).to_contract())
         try:
-            result = await ep.handler(body, ctx)
+            result = await self._handle(ep, body, ctx)
         except CortexError as exc:
             return Reply(error=exc.to_contract())
         except Exception:
@@ -427,29 +537,111 @@ class ServiceRuntime:
             )
         return Reply(result=msgspec.Raw(msgspec.json.encode(result)))
 
+    async def _handle(self, ep: Endpoint[Any], body: Any, ctx: Context) -> Any:
+        """The handler's answer. A `not_found` may come from a read model a few milliseconds
+        behind another replica's append: if catching up brings new events, ask once more."""
+        try:
+            return await ep.handler(body, ctx)
+        except NotFound:
+            if self._runner is None:
+                raise
+            before = self._runner.position
+            await self._runner.catch_up()
+            if self._runner.position == before:
+                raise
+        return await ep.handler(body, ctx)
+
     async def _idempotent(self, ep: Endpoint[Any], data: bytes, ctx: Context) -> Reply:
-        """The first reply to a key is kept for a day; a retry gets it back without a second
-        effect, and the same key with another body is a `conflict`."""
-        key = f"idem:{ep.verb}:{ctx.idempotency_key}"
+        """A command with an idempotency key runs once, across every replica, and each request
+        with the key gets the reply of that one run, for a day; the same key with another body
+        is a `conflict`.
+
+        The key's record is claimed in the store with the events of the command's first
+        append, so of two replicas running the command at once only one appends and the other
+        returns the winner's reply. After the handler, its reply replaces the claim. A handler
+        that appended nothing records its reply only where no replica recorded one first. The
+        in-process lock is a fast path: a replica does not race itself."""
+        assert ctx.idempotency_key is not None
+        key = _record_key(ep.verb, ctx.actor, ctx.idempotency_key)
         digest = hashlib.sha256(data).hexdigest()
         async with self._key_locks.hold(key):
             raw = await self.store.get_meta(key)
-            if raw is not None:
-                seen = msgspec.msgpack.decode(raw, type=_Remembered)
-                if time.time() - seen.at < IDEMPOTENCY_TTL:
-                    if seen.request_sha256 != digest:
-                        return Reply(
-                            error=Conflict(
-                                f"idempotency key {ctx.idempotency_key!r} was already used "
-                                "with a different request"
-                            ).to_contract()
-                        )
-                    return msgspec.json.decode(seen.reply, type=Reply)
-            reply = await self._answer(ep, data, ctx)
-            if reply.error is None or reply.error.code not in _RETRYABLE:
-                remembered = _Remembered(digest, msgspec.json.encode(reply), time.time())
-                await self.store.put_meta(key, msgspec.msgpack.encode(remembered))
+            seen = _recall(raw)
+            if seen is not None:
+                return await self._recorded(key, digest, seen, ctx)
+            pending = PendingClaim(Claim(key, _record(digest), replaces=raw))
+            reply = await self._answer(ep, data, replace(ctx, claim=pending))
+            pending.close()
+            if pending.state is ClaimState.LOST:
+                return await self._recorded(key, digest, None, ctx)
+            applied = pending.state is ClaimState.WON
+            if not applied and reply.error is not None and reply.error.code in _RETRYABLE:
+                return reply
+            record = _record(digest, reply)
+            if applied:
+                await self.store.put_meta(key, record)
+                return reply
+            try:
+                await self.store.claim(Claim(key, record, replaces=raw))
+            except AlreadyApplied:
+                # Another replica applied the command meanwhile: its reply is the one.
+                return await self._recorded(key, digest, None, ctx)
             return reply
+
+    async def _recorded(
+        self, key: str, digest: str, seen: _Remembered | None, ctx: Context
+    ) -> Reply:
+        """The reply recorded under the key. While the command is applied but its reply not
+        recorded (another replica is finishing it, or stopped before it could), wait half the
+        request timeout, so that a caller waiting the usual timeout still hears why."""
+        deadline = time.monotonic() + self.settings.request_timeout / 2
+        pause = 0.01
+        while True:
+            if seen is not None and seen.request_sha256 != digest:
+                return _refusal(
+                    f"idempotency key {ctx.idempotency_key!r} was already used with a "
+                    "different request",
+                    ctx,
+                )
+            if seen is not None and seen.reply is not None:
+                return msgspec.json.decode(seen.reply, type=Reply)
+            if time.monotonic() >= deadline:
+                return _refusal(
+                    f"the request with idempotency key {ctx.idempotency_key!r} was applied, "
+                    "but its reply was lost (the replica that applied it stopped, or has not "
+                    "finished, before answering); it is not applied again: read the current "
+                    "state instead",
+                    ctx,
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.2)
+            seen = _recall(await self.store.get_meta(key))
+
+
+def _record_key(verb: str, actor: str | None, key: str) -> str:
+    # Hashed, so that any key a client sends fits every store's key rules; with the actor, so
+    # that two callers' keys never meet.
+    digest = hashlib.sha256(f"{actor or ''}\0{key}".encode()).hexdigest()
+    return f"idem:{verb}:{digest}"
+
+
+def _record(digest: str, reply: Reply | None = None) -> bytes:
+    encoded = msgspec.json.encode(reply) if reply is not None else None
+    return msgspec.msgpack.encode(_Remembered(digest, time.time(), encoded))
+
+
+def _recall(raw: bytes | None) -> _Remembered | None:
+    """The record under a key, unless there is none or it expired."""
+    if raw is None:
+        return None
+    seen = msgspec.msgpack.decode(raw, type=_Remembered)
+    return seen if time.time() - seen.at < IDEMPOTENCY_TTL else None
+
+
+def _refusal(message: str, ctx: Context) -> Reply:
+    return Reply(
+        error=Conflict(message, details={"idempotency_key": ctx.idempotency_key}).to_contract()
+    )
 
 
 _RETRYABLE = {ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.INTERNAL}

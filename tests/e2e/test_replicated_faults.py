@@ -1,0 +1,192 @@
+"""The production shape on one machine (two replicas of every service, a three-node NATS
+cluster) with 10,000 messages and 50 workflow executions in flight, while a nats-server node
+and then one replica of each service are SIGKILLed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import nats
+import pytest
+
+from cortex.kernel.ids import new_id
+from cortex.kernel.messages import send_to_agent
+from cortex.kernel.settings import load_settings
+from tests.e2e.test_messaging_faults import inboxes_settled, ledger
+from tests.support.polling import eventually
+from tests.support.stack import FAST_HEALTH, Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+MESSAGES = 10_000
+EXECUTIONS = 50
+AGENTS = 4
+SUBJECTS = load_settings({}).subjects()
+
+
+async def publish_all(url: str, targets: list[tuple[str, str]]) -> None:
+    """Every (agent id, message id) once, retried with the same id through outages."""
+    nc = await nats.connect(servers=url.split(","), max_reconnect_attempts=-1)
+    js = nc.jetstream()
+
+    async def one(agent_id: str, msg_id: str) -> None:
+        for _ in range(100):
+            try:
+                await send_to_agent(
+                    js,
+                    SUBJECTS,
+                    agent_id,
+                    msg_id.encode(),
+                    content_type="text/plain",
+                    sender="fault-test",
+                    msg_id=msg_id,
+                )
+                return
+            except Exception:
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"could not publish {msg_id}")
+
+    try:
+        for i in range(0, len(targets), 500):
+            await asyncio.gather(*(one(a, m) for a, m in targets[i : i + 500]))
+    finally:
+        await nc.close()
+
+
+async def msgs_leader(url: str) -> str:
+    """The server leading the inbox stream: the node whose loss matters most."""
+    nc = await nats.connect(servers=url.split(","))
+    try:
+        info = await nc.jetstream().stream_info(SUBJECTS.messages_stream)
+        assert info.cluster is not None
+        assert info.cluster.leader
+        return info.cluster.leader
+    finally:
+        await nc.close()
+
+
+def test_nothing_lost_or_doubled_when_a_node_and_a_replica_of_each_service_die(
+    tmp_path: Path,
+) -> None:
+    records = tmp_path / "ledger"
+    records.mkdir()
+    stack = Stack(
+        tmp_path / "stack",
+        CORTEX_REPLICAS="2",
+        CORTEX_NATS_CLUSTER="3",
+        CORTEX_HOSTS="2",
+        CORTEX_AGENT_PATH=str(REPO),
+        CORTEX_ACK_WAIT="4",
+        **FAST_HEALTH,
+    ).start()
+    try:
+        with stack.client() as api:
+            api.post(
+                "/api/v1/templates",
+                json={
+                    "name": "ledger",
+                    "handler": "tests.support.sample_agents:Ledger",
+                    "concurrency": 8,
+                    "max_deliveries": 50,
+                },
+            )
+            api.post(
+                "/api/v1/templates",
+                json={"name": "stepper", "handler": "tests.support.sample_agents:StepWorker"},
+            )
+            ids = [
+                api.post(
+                    "/api/v1/agents",
+                    json={
+                        "name": f"ledger-{i}",
+                        "template": "ledger",
+                        "deploy": True,
+                        "config": {"dir": str(records), "seconds": 0.01},
+                    },
+                ).json()["id"]
+                for i in range(AGENTS)
+            ]
+            api.post(
+                "/api/v1/agents",
+                json={"name": "stepper-1", "template": "stepper", "replicas": 2, "deploy": True},
+            )
+            eventually(
+                lambda: (
+                    api.get("/api/v1/agents", params={"status": "running"}).json()["total"]
+                    == AGENTS + 1
+                ),
+                what="agents running",
+            )
+            steps = [
+                {"id": f"s{n}", "type": "agent", "agent": "stepper-1", "input": {"sleep": 0.5}}
+                for n in range(4)
+            ]
+            assert api.post(
+                "/api/v1/workflow-templates", json={"name": "four-steps", "steps": steps}
+            ).status_code in (200, 201)
+            workflow = api.post("/api/v1/workflows", json={"template": "four-steps"}).json()["id"]
+            executions = [
+                api.post(f"/api/v1/workflows/{workflow}/execute").json()["id"]
+                for _ in range(EXECUTIONS)
+            ]
+
+            targets = [(ids[n % AGENTS], new_id()) for n in range(MESSAGES)]
+            asyncio.run(publish_all(stack.nats_url, targets[: MESSAGES // 2]))
+            leader = asyncio.run(msgs_leader(stack.nats_url))
+            node = f"nats-{leader.rsplit('n', 1)[-1]}"
+            stack.kill(node)
+            asyncio.run(publish_all(stack.nats_url, targets[MESSAGES // 2 :]))
+            eventually(
+                lambda: sum(ledger(records).values()) >= MESSAGES // 2,
+                timeout=90,
+                what="half the messages handled",
+            )
+            for service in ("registry", "lifecycle", "messaging", "workflow"):
+                stack.kill(f"{service}-1")
+
+            expected = {m for _, m in targets}
+            eventually(lambda: expected <= set(ledger(records)), 240, "every message handled")
+            finished = eventually(
+                lambda: all(
+                    api.get(f"/api/v1/executions/{e}").json()["status"] != "running"
+                    for e in executions
+                ),
+                timeout=180,
+                what="every execution finished",
+            )
+            assert finished
+            views = [api.get(f"/api/v1/executions/{e}").json() for e in executions]
+            statuses = Counter(v["status"] for v in views)
+            errors = Counter(v["error"] for v in views if v["error"])
+            assert statuses == {"succeeded": EXECUTIONS}, errors
+
+            eventually(
+                lambda: asyncio.run(inboxes_settled(stack.nats_url)),
+                timeout=60,
+                what="every inbox acknowledged",
+            )
+            seen = ledger(records)
+            assert set(seen) == expected, "lost messages"
+            twice = {m for m, n in seen.items() if n > 1}
+            assert twice == set(), f"{len(twice)} messages handled more than once"
+
+            # Every agent once, running with the replicas it wants and no more.
+            def settled() -> bool:
+                agents = api.get("/api/v1/agents", params={"limit": 1000}).json()["items"]
+                names = sorted(a["name"] for a in agents)
+                return names == sorted(
+                    [*(f"ledger-{i}" for i in range(AGENTS)), "stepper-1"]
+                ) and all(
+                    a["status"] == "running"
+                    and a["ready_replicas"] == a["replicas"]
+                    and len(api.get(f"/api/v1/agents/{a['id']}").json()["instances"])
+                    == a["replicas"]
+                    for a in agents
+                )
+
+            eventually(settled, timeout=60, what="every agent once, no replica doubled")
+    finally:
+        stack.stop()
