@@ -68,7 +68,7 @@ async def test_a_durable_consumer_redelivers_failures_and_resumes_after_restart(
             done.set()
 
     consumer = DurableConsumer(
-        js,
+        nc,
         stream=subjects.messages_stream,
         durable="worker",
         filter_subjects=[subjects.topic("work")],
@@ -92,7 +92,7 @@ async def test_a_durable_consumer_redelivers_failures_and_resumes_after_restart(
             done.set()
 
     resumed = DurableConsumer(
-        js,
+        nc,
         stream=subjects.messages_stream,
         durable="worker",
         filter_subjects=[subjects.topic("work")],

@@ -121,7 +121,7 @@ class Dispatcher:
         )
         for partition in range(self._subjects.inbox_partitions):
             consumer = DurableConsumer(
-                self._js,
+                self._nc,
                 stream=self._subjects.messages_stream,
                 durable=self._subjects.inbox_consumer(partition),
                 filter_subjects=[self._subjects.inbox_partition(partition)],

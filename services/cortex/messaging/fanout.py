@@ -44,7 +44,7 @@ class Fanout:
     async def start(self) -> None:
         subjects = self._runtime.subjects
         self._consumer = DurableConsumer(
-            self._runtime.js,
+            self._runtime.nc,
             stream=subjects.messages_stream,
             durable=DURABLE,
             filter_subjects=[subjects.topic(">")],

@@ -35,7 +35,7 @@ class PurgeListener:
     async def start(self) -> None:
         subjects = self._runtime.subjects
         self._consumer = DurableConsumer(
-            self._runtime.js,
+            self._runtime.nc,
             stream=subjects.events_stream,
             durable=DURABLE,
             filter_subjects=[subjects.event("lifecycle", "agent.purged")],
