@@ -95,7 +95,11 @@ def test_nothing_lost_or_doubled_when_a_node_and_a_replica_of_each_service_die(
             )
             api.post(
                 "/api/v1/templates",
-                json={"name": "stepper", "handler": "tests.support.sample_agents:StepWorker"},
+                json={
+                    "name": "stepper",
+                    "handler": "tests.support.sample_agents:StepWorker",
+                    "concurrency": 16,
+                },
             )
             ids = [
                 api.post(
@@ -120,8 +124,17 @@ def test_nothing_lost_or_doubled_when_a_node_and_a_replica_of_each_service_die(
                 ),
                 what="agents running",
             )
+            # A reply lost with the node its requester was connected to is what a step's retry
+            # is for, as in any workflow that must survive infrastructure failures.
             steps = [
-                {"id": f"s{n}", "type": "agent", "agent": "stepper-1", "input": {"sleep": 0.5}}
+                {
+                    "id": f"s{n}",
+                    "type": "agent",
+                    "agent": "stepper-1",
+                    "input": {"sleep": 0.1},
+                    "timeout": "20s",
+                    "retry": {"attempts": 3, "backoff": "1s"},
+                }
                 for n in range(4)
             ]
             assert api.post(

@@ -138,7 +138,11 @@ async def test_an_execution_runs_once_across_replicas_and_a_lapsed_lease_is_take
         one = await stack.execute("slow-fanout")
         owner, other = (first, second) if one.id in first.supervisor.runners else (second, first)
         assert one.id in owner.supervisor.runners
-        await settled(lambda: stack.get(one.id), lambda v: step(v, "b").status == "running")
+        # `a` done, `b` and `c` under way: what a takeover must run again, and what not.
+        await settled(
+            lambda: stack.get(one.id),
+            lambda v: step(v, "a").status == "succeeded" and step(v, "b").status == "running",
+        )
         owner.supervisor.leases.held.clear()  # so that its runner's end releases nothing
         await cancel_and_wait(*owner.supervisor._loops, owner.supervisor.runners[one.id])
         await settled(lambda: _value(one.id in other.supervisor.runners), bool, timeout=5)
