@@ -10,15 +10,20 @@ from cortex.sdk import Agent, Message
 
 
 class Receiver(Agent):
-    """Records one-way latencies (the sender's clock is the same machine's), answers pings."""
+    """Records one-way latencies (the sender's clock is the same machine's), answers pings.
+    With `config.log_each`, logs a line for every one-way message and ping, as an agent that
+    says what it does would."""
 
     async def on_start(self) -> None:
         self.latencies: list[float] = []
         self.count = 0
+        self.log_each = bool(self.config.get("log_each"))
 
     async def on_message(self, msg: Message) -> Any:
         body = msg.json()
         kind = body["kind"]
+        if self.log_each and kind != "report":
+            self.log.info("received", kind=kind, message_id=msg.id)
         if kind == "oneway":
             self.latencies.append(time.time() - body["ts"])
             self.count += 1

@@ -1,14 +1,20 @@
 """Messaging between agents on different hosts, beside bare nats-py JetStream (the floor).
 
     .venv/bin/python bench/messaging.py [--latency-n 1000] [--burst 20000] [--nats-cluster 3]
+                                        [--log-publish both|on|off]
 
 Runs `cortex up` with two agent hosts, a Sender agent on one and a Receiver agent on the other
 (bench/bench_agents.py), and measures one-way latency (send -> handler), request/reply latency
 and sustained messages/s; then the same three on the same nats-server with bare nats-py
 JetStream (a stream, a durable pull consumer, acks) in this process. With `--nats-cluster 3`
 the platform runs on a three-node cluster (CORTEX_NATS_CLUSTER=3, every stream with three
-replicas) and the floor's stream has three replicas on the same cluster. Prints one JSON
-document with both, the ratios and the topology measured.
+replicas) and the floor's stream has three replicas on the same cluster.
+
+Logging is on (`CORTEX_LOG_LEVEL=info`) and the Receiver logs a line for every message it
+handles. With `--log-publish both` (the default) the platform runs twice, publishing those
+lines to the log stream (`CORTEX_LOG_PUBLISH=true`, the default) and not (`false`), so the
+cost of central logs is the difference. Prints one JSON document with the runs, the floor, the
+ratios and the topology measured.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import argparse
 import asyncio
 import json
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import nats
@@ -31,13 +37,16 @@ def summary(latencies: list[float]) -> dict[str, float]:
     return {"n": len(latencies), "p50_ms": pct(latencies, 0.5), "p99_ms": pct(latencies, 0.99)}
 
 
-def deploy(api: httpx.Client, name: str, template: str, concurrency: int) -> str:
+def deploy(
+    api: httpx.Client, name: str, template: str, concurrency: int, config: dict[str, Any]
+) -> str:
     api.post(
         "/api/v1/templates",
         json={"name": template, "handler": f"bench_agents:{name}", "concurrency": concurrency},
     )
     agent = api.post(
-        "/api/v1/agents", json={"name": name.lower(), "template": template, "deploy": True}
+        "/api/v1/agents",
+        json={"name": name.lower(), "template": template, "deploy": True, "config": config},
     ).json()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -66,8 +75,8 @@ def platform_figures(args: argparse.Namespace, platform: Platform) -> dict[str, 
     with httpx.Client(
         base_url=platform.url, timeout=60, headers={"Authorization": f"Bearer {TOKEN}"}
     ) as api:
-        receiver_host = deploy(api, "Receiver", "bench-receiver", 64)
-        sender_host = deploy(api, "Sender", "bench-sender", 1)
+        receiver_host = deploy(api, "Receiver", "bench-receiver", 64, {"log_each": True})
+        sender_host = deploy(api, "Sender", "bench-sender", 1, {})
         if receiver_host == sender_host:
             raise RuntimeError("sender and receiver landed on the same host")
         ask(api, "sender", {"kind": "rr", "to": "receiver", "n": 200})  # warm up
@@ -106,6 +115,67 @@ async def stream_replicas(urls: list[str]) -> int:
         return info.config.num_replicas or 1
     finally:
         await nc.close()
+
+
+async def log_lines(urls: list[str]) -> int:
+    """How many lines the platform's log stream holds."""
+    nc = await nats.connect(urls)
+    try:
+        info = await nc.jetstream().stream_info(load_settings().subjects().logs_stream)
+        return info.state.messages
+    finally:
+        await nc.close()
+
+
+class Run(NamedTuple):
+    cortex: dict[str, Any]
+    floor: dict[str, Any] | None
+    topology: dict[str, int]
+
+
+def measure_platform(args: argparse.Namespace, publish: bool, floor: bool) -> Run:
+    """One run of the platform, publishing its log lines or not; and, with `floor`, the floor
+    on its nats-server."""
+    platform = Platform(
+        hosts=2,
+        nats_cluster=args.nats_cluster,
+        CORTEX_SQLITE_SYNCHRONOUS="NORMAL",
+        CORTEX_LOG_LEVEL="info",
+        CORTEX_LOG_PUBLISH=str(publish).lower(),
+    )
+    try:
+        replicas = asyncio.run(stream_replicas(platform.nats_urls))
+        figures = platform_figures(args, platform)
+        figures["log_lines_stored"] = asyncio.run(log_lines(platform.nats_urls))
+        measured_floor = (
+            asyncio.run(floor_figures(platform.nats_urls, replicas, args.latency_n, args.burst))
+            if floor
+            else None
+        )
+    finally:
+        platform.stop()
+    topology = {
+        "nats_servers": len(platform.nats_urls),
+        "stream_replicas": replicas,
+        "agent_hosts": 2,
+    }
+    return Run(figures, measured_floor, topology)
+
+
+def ratios(over: dict[str, Any], under: dict[str, Any]) -> dict[str, float]:
+    return {
+        "one_way_p50": round(over["one_way"]["p50_ms"] / under["one_way"]["p50_ms"], 2),
+        "one_way_p99": round(over["one_way"]["p99_ms"] / under["one_way"]["p99_ms"], 2),
+        "request_reply_p50": round(
+            over["request_reply"]["p50_ms"] / under["request_reply"]["p50_ms"], 2
+        ),
+        "request_reply_p99": round(
+            over["request_reply"]["p99_ms"] / under["request_reply"]["p99_ms"], 2
+        ),
+        "throughput": round(
+            over["sustained"]["messages_per_s"] / under["sustained"]["messages_per_s"], 3
+        ),
+    }
 
 
 async def floor_figures(
@@ -198,43 +268,30 @@ def main() -> None:
         default=1,
         help="nats-servers: one, or a cluster of three with every stream on all three",
     )
-    args = parser.parse_args()
-    platform = Platform(hosts=2, nats_cluster=args.nats_cluster, CORTEX_SQLITE_SYNCHRONOUS="NORMAL")
-    try:
-        replicas = asyncio.run(stream_replicas(platform.nats_urls))
-        cortex = platform_figures(args, platform)
-        floor = asyncio.run(floor_figures(platform.nats_urls, replicas, args.latency_n, args.burst))
-    finally:
-        platform.stop()
-    ratio = {
-        "one_way_p50": round(cortex["one_way"]["p50_ms"] / floor["one_way"]["p50_ms"], 2),
-        "one_way_p99": round(cortex["one_way"]["p99_ms"] / floor["one_way"]["p99_ms"], 2),
-        "request_reply_p50": round(
-            cortex["request_reply"]["p50_ms"] / floor["request_reply"]["p50_ms"], 2
-        ),
-        "request_reply_p99": round(
-            cortex["request_reply"]["p99_ms"] / floor["request_reply"]["p99_ms"], 2
-        ),
-        "throughput": round(
-            cortex["sustained"]["messages_per_s"] / floor["sustained"]["messages_per_s"], 3
-        ),
-    }
-    print(
-        json.dumps(
-            {
-                "benchmark": "messaging",
-                "topology": {
-                    "nats_servers": len(platform.nats_urls),
-                    "stream_replicas": replicas,
-                    "agent_hosts": 2,
-                },
-                "cortex": cortex,
-                "nats_py_floor": floor,
-                "cortex_over_floor": ratio,
-            },
-            indent=2,
-        )
+    parser.add_argument(
+        "--log-publish",
+        choices=("both", "on", "off"),
+        default="both",
+        help="publish log lines to the log stream (CORTEX_LOG_PUBLISH), or not, or run both",
     )
+    args = parser.parse_args()
+    runs = {"on": [True], "off": [False], "both": [True, False]}[args.log_publish]
+    first = measure_platform(args, runs[0], floor=True)
+    assert first.floor is not None
+    result: dict[str, Any] = {
+        "benchmark": "messaging",
+        "topology": first.topology,
+        "log_publish": runs[0],
+        "cortex": first.cortex,
+        "nats_py_floor": first.floor,
+        "cortex_over_floor": ratios(first.cortex, first.floor),
+    }
+    if len(runs) == 2:
+        without = measure_platform(args, False, floor=False).cortex
+        result["cortex_without_log_publish"] = without
+        # Above 1 for latencies, below 1 for throughput: what publishing the lines costs.
+        result["log_publish_over_none"] = ratios(first.cortex, without)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -15,9 +15,11 @@ from cortex.kernel.store import EventStore, open_store
 from tests.support.arango import arango_server
 from tests.support.nats import TEST_LOGS_BYTES, NatsServerProcess, delete_platform
 
-configure_logging("tests", "warning", "console")
+# The test process is no platform process: its own lines stay out of the streams of the
+# platforms it starts in-process (tests/integration/test_log_publishing.py turns it on).
+configure_logging("tests", "warning", "console", publish=False)
 
-pytest_plugins = ["tests.support.watchdog"]
+pytest_plugins = ["tests.support.watchdog", "tests.support.tracing"]
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,8 @@ class Greeter(Agent):
         who = body.get("name", "stranger") if isinstance(body, dict) else str(body)
         text = f"{self.greeting}, {who}!"
         self.greeted += 1
+        # The line carries the id of the request that sent the message (docs/observability.md).
+        self.log.info("greeting", who=who)
         return {
             "text": text.upper() if self.shout else text,
             "greeted": self.greeted,

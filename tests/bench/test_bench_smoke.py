@@ -52,13 +52,32 @@ def test_agents_benchmark_prints_its_figures() -> None:
         assert 0 < result[path]["p50_ms"] <= result[path]["p99_ms"]
 
 
-def test_messaging_benchmark_prints_its_figures_beside_the_floor() -> None:
-    result = run_bench("messaging.py", "--latency-n", "50", "--burst", "200", timeout=300)
+def test_messaging_benchmark_prints_its_figures_beside_the_floor_with_and_without_logs() -> None:
+    result = run_bench("messaging.py", "--latency-n", "50", "--burst", "200", timeout=600)
     assert result["cortex"]["hosts"][0] != result["cortex"]["hosts"][1]
-    for side in ("cortex", "nats_py_floor"):
+    for side in ("cortex", "cortex_without_log_publish", "nats_py_floor"):
         assert result[side]["one_way"]["n"] == 50
         assert result[side]["sustained"]["messages"] == 200
     assert result["cortex_over_floor"]["throughput"] > 0
+    assert result["log_publish_over_none"]["throughput"] > 0
+    # The receiver logs a line per message: stored only when the platform publishes them.
+    assert result["cortex"]["log_lines_stored"] > 200
+    assert result["cortex_without_log_publish"]["log_lines_stored"] == 0
+
+
+def test_logs_benchmark_prints_search_latencies_over_the_stored_lines() -> None:
+    result = run_bench(
+        "logs.py", "--lines", "5000", "--requests", "3", "--publish-lines", "500", timeout=300
+    )
+    assert result["publishing"]["core_cpu_us_per_line"] > 0
+    assert result["stream"]["lines"] == 5000
+    assert result["indexed"]["index_bytes"] > 0
+    searches = result["searches"]
+    assert searches["text_one_line"]["lines_found"] == 1
+    assert searches["text_none"]["lines_found"] == 0
+    assert searches["newest"]["lines_found"] == 100
+    for figures in searches.values():
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
 
 
 def test_workflow_benchmark_prints_throughput_and_overhead_per_step() -> None:

@@ -23,6 +23,9 @@ from typing import Any
 import pytest
 import yaml
 
+from cortex.kernel.metrics import CATALOGUE
+from cortex.kernel.metrics_doc import load_everything
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "cortex"
 DASHBOARDS = sorted((CHART / "dashboards").glob("*.json"))
@@ -34,18 +37,11 @@ ADMIN_PORT = 9090
 SERVICES = ("registry", "lifecycle", "messaging", "workflow")
 EVERY_PROCESS = ("gateway", *SERVICES, "host")
 
-# What the processes export, with the labels of each series (see the cross-check below).
-EXPORTED_METRICS: dict[str, frozenset[str]] = {
-    "cortex_gateway_requests_total": frozenset({"method", "path", "status_code", "app_name"}),
-    "cortex_gateway_request_duration_seconds_bucket": frozenset(
-        {"method", "path", "status_code", "app_name", "le"}
-    ),
-    "cortex_nats_connected": frozenset(),
-    "cortex_service_requests_total": frozenset({"service", "endpoint", "code"}),
-    "cortex_service_request_duration_seconds_bucket": frozenset({"service", "endpoint", "le"}),
-}
-# Prometheus adds these to every scraped series.
-TARGET_LABELS = frozenset({"instance", "job"})
+# Prometheus adds `instance` and `job` to every scraped series; `cortex up`'s targets file and
+# the chart's ServiceMonitor add `component` and `process`.
+TARGET_LABELS = frozenset({"instance", "job", "component", "process"})
+NATS_MONITOR_URLS = "{http://nats-0.nats-headless:8222,http://nats-1.nats-headless:8222}"
+DASHBOARD_NAMES = ("overview", "agents", "messaging", "workflows", "infrastructure")
 
 CUSTOM_NATS_URL = "nats://nats.messaging.svc:4222"
 ALL_ENABLED = (
@@ -55,6 +51,7 @@ ALL_ENABLED = (
     "tokensFile.existingSecret=cortex-tokens",
     "gateway.ingress.enabled=true",
     "metrics.serviceMonitor.enabled=true",
+    f"metrics.natsMonitorUrls={NATS_MONITOR_URLS}",
     f"nats.url={CUSTOM_NATS_URL}",
 )
 
@@ -166,23 +163,67 @@ def test_every_rendered_manifest_is_valid_kubernetes(
     assert not problems, "\n".join(problems)
 
 
-def test_service_monitor_scrapes_the_admin_port_of_every_process(all_docs: list[Doc]) -> None:
+def relabelled(endpoint: Doc, pod_labels: dict[str, str], pod: str) -> dict[str, str] | None:
+    """The target labels Prometheus makes of a pod with an endpoint's relabelings (the subset
+    of the rules the chart uses); None when the pod is dropped."""
+    meta = {
+        f"__meta_kubernetes_pod_label_{re.sub(r'[^a-zA-Z0-9_]', '_', k)}": v
+        for k, v in pod_labels.items()
+    }
+    meta["__meta_kubernetes_pod_name"] = pod
+    for rule in endpoint.get("relabelings", []):
+        value = ";".join(meta.get(name, "") for name in rule.get("sourceLabels", []))
+        matched = re.fullmatch(rule.get("regex", "(.*)"), value)
+        if rule.get("action", "replace") == "keep":
+            if not matched:
+                return None
+        elif matched:
+            meta[rule["targetLabel"]] = matched.expand(
+                re.sub(r"\$(\d+)", r"\\\1", rule.get("replacement", "$1"))
+            )
+    return {k: v for k, v in meta.items() if not k.startswith("__")}
+
+
+def test_service_monitor_scrapes_every_process_and_the_nats_metrics(all_docs: list[Doc]) -> None:
     (monitor,) = of_kind(all_docs, "ServiceMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
-    (endpoint,) = monitor["spec"]["endpoints"]
-    assert endpoint["path"] == "/metrics"
+    endpoints = {e["path"]: e for e in monitor["spec"]["endpoints"]}
+    assert sorted(endpoints) == ["/metrics", "/metrics/nats"]
     selected = [
         svc
         for svc in of_kind(all_docs, "Service")
         if monitor["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
     ]
     assert len(selected) == 1, "the ServiceMonitor must select exactly the metrics Service"
-    (port,) = [p for p in selected[0]["spec"]["ports"] if p["name"] == endpoint["port"]]
-    assert port["port"] == ADMIN_PORT
+    for endpoint in endpoints.values():
+        (port,) = [p for p in selected[0]["spec"]["ports"] if p["name"] == endpoint["port"]]
+        assert port["port"] == ADMIN_PORT
     pods = selected[0]["spec"]["selector"].items()
+    scraped: dict[str, list[dict[str, str]]] = {path: [] for path in endpoints}
     for deployment in of_kind(all_docs, "Deployment"):
-        labels = deployment["spec"]["template"]["metadata"]["labels"].items()
-        assert pods <= labels, f"{deployment['metadata']['name']} is not scraped"
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert pods <= labels.items(), f"{deployment['metadata']['name']} is not scraped"
+        pod = f"{deployment['metadata']['name']}-5d8f9c7b6-x2x4q"
+        for path, endpoint in endpoints.items():
+            target = relabelled(endpoint, labels, pod)
+            if target is not None:
+                scraped[path].append(target)
+    assert sorted(t["component"] for t in scraped["/metrics"]) == sorted(EVERY_PROCESS)
+    assert all(t["process"].startswith(f"{RELEASE}-{t['component']}-") for t in scraped["/metrics"])
+    # The NATS figures come from the gateways only (the one holding the lease answers).
+    (nats,) = scraped["/metrics/nats"]
+    assert nats == {"component": "nats", "process": f"{RELEASE}-gateway-5d8f9c7b6-x2x4q"}
+
+
+def test_the_gateway_is_given_the_nats_monitoring_urls(all_docs: list[Doc]) -> None:
+    config = named(all_docs, "ConfigMap", f"{RELEASE}-env")
+    assert config["data"]["CORTEX_NATS_MONITOR_URLS"] == (
+        "http://nats-0.nats-headless:8222,http://nats-1.nats-headless:8222"
+    )
+    assert config["data"]["CORTEX_METRICS_PER_AGENT"] == "false"
+    without = [v for v in ALL_ENABLED if not v.startswith("metrics.natsMonitorUrls")]
+    (monitor,) = of_kind(render(*without), "ServiceMonitor")
+    assert [e["path"] for e in monitor["spec"]["endpoints"]] == ["/metrics"]
 
 
 # --- which processes run -----------------------------------------------------------------------
@@ -354,6 +395,19 @@ def test_every_process_is_configured_for_the_cluster(docs: list[Doc]) -> None:
         assert annotations["prometheus.io/path"] == "/metrics"
 
 
+def test_the_messaging_replicas_have_room_for_the_log_index(all_docs: list[Doc]) -> None:
+    """Each messaging replica indexes the central logs in its data dir (about 2.2 times the
+    log stream's size); the others need little scratch space."""
+    config = named(all_docs, "ConfigMap", f"{RELEASE}-env")
+    assert config["data"]["CORTEX_LOGS_MAX_BYTES"] == str(1 << 30)
+    for deployment in of_kind(all_docs, "Deployment"):
+        (tmp,) = [
+            v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "tmp"
+        ]
+        wanted = "3Gi" if component(deployment) == "messaging" else "256Mi"
+        assert tmp["emptyDir"]["sizeLimit"] == wanted, component(deployment)
+
+
 def test_stream_replicas_follow_the_nats_cluster_they_are_given() -> None:
     config = named(render("nats.replicas=1"), "ConfigMap", f"{RELEASE}-env")
     assert config["data"]["CORTEX_NATS_REPLICAS"] == "1"
@@ -472,14 +526,39 @@ def panels_of(dashboard: Doc) -> Iterator[Doc]:
         yield from panels_of(panel)  # rows carry their panels when collapsed
 
 
+def data_panels(dashboard: Doc) -> Iterator[Doc]:
+    """Every panel that shows data (rows only group them)."""
+    return (panel for panel in panels_of(dashboard) if panel["type"] != "row")
+
+
 def queries_of(dashboard: Doc) -> Iterator[str]:
-    for panel in panels_of(dashboard):
+    """Every panel's PromQL; a variable's `label_values(metric, label)` as `metric{label=""}`,
+    which names the same metric and label."""
+    for panel in data_panels(dashboard):
         for target in panel.get("targets", []):
             yield target["expr"]
-    for variable in dashboard.get("templating", {}).get("list", []):
-        if variable.get("type") == "query":
-            query = variable["query"]
-            yield query["query"] if isinstance(query, dict) else query
+    for variable in query_variables(dashboard):
+        metric, label = label_values(variable)
+        yield f'{metric}{{{label}=""}}'
+
+
+def query_variables(dashboard: Doc) -> list[Doc]:
+    variables = dashboard.get("templating", {}).get("list", [])
+    return [v for v in variables if v.get("type") == "query"]
+
+
+def label_values(variable: Doc) -> tuple[str, str]:
+    query = variable["query"]
+    text = query["query"] if isinstance(query, dict) else query
+    found = re.fullmatch(r"label_values\(\s*([\w:]+)\s*,\s*(\w+)\s*\)", text)
+    assert found, f"variable {variable['name']}: only label_values(metric, label) is expected"
+    return found.group(1), found.group(2)
+
+
+def exported_series() -> dict[str, frozenset[str]]:
+    """Every series name the processes export, with its labels (from the code's catalogue)."""
+    load_everything()
+    return {name: labels for doc in CATALOGUE.values() for name, labels in doc.series().items()}
 
 
 PROMQL_KEYWORDS = frozenset(
@@ -519,44 +598,58 @@ def test_promql_names_reads_metrics_and_labels() -> None:
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=[path.name for path in DASHBOARDS])
 def test_dashboard_queries_name_only_exported_metrics(path: Path) -> None:
+    exported = exported_series()
     queries = list(queries_of(json.loads(path.read_text())))
     assert queries, f"{path.name} has no queries"
     for expr in queries:
         metrics, labels = promql_names(expr)
         assert metrics, f"no metric in {expr!r}"
-        unknown = metrics - EXPORTED_METRICS.keys()
+        unknown = metrics - exported.keys()
         assert not unknown, f"{path.name}: {expr!r} names metrics nobody exports: {unknown}"
-        known_labels = TARGET_LABELS.union(*(EXPORTED_METRICS[m] for m in metrics))
+        known_labels = TARGET_LABELS.union(*(exported[m] for m in metrics))
         assert labels <= known_labels, (
             f"{path.name}: {expr!r} uses labels {labels - known_labels} its metrics do not have"
         )
 
 
-def test_exported_metrics_are_what_the_processes_register(tmp_path: Path) -> None:
-    """The list the dashboards are checked against matches the metrics the code registers."""
-    from litestar.testing import TestClient
-    from prometheus_client import REGISTRY
+def test_the_five_dashboards_are_there() -> None:
+    names = {path.stem for path in DASHBOARDS}
+    assert set(DASHBOARD_NAMES) <= names, f"missing: {set(DASHBOARD_NAMES) - names}"
+    uids = [json.loads(path.read_text())["uid"] for path in DASHBOARDS]
+    assert len(set(uids)) == len(uids), "two dashboards share a uid"
 
-    from cortex.gateway.app import create_app
-    from cortex.gateway.state import Gateway
-    from cortex.kernel.bus import connection
-    from cortex.kernel.service import runtime
-    from cortex.kernel.settings import load_settings
 
-    assert connection.CONNECTED is not None  # registers cortex_nats_connected
-    settings = load_settings({"CORTEX_DATA_DIR": str(tmp_path)})
-    with TestClient(create_app(Gateway(settings))) as client:
-        client.get("/health")  # the gateway's HTTP metrics appear with the first request
-    series = {
-        sample.name: frozenset(sample.labels)
-        for family in REGISTRY.collect()
-        for sample in family.samples
-    }
-    # Labelled service metrics have no series before a first request: read their label names.
-    series["cortex_service_requests_total"] = frozenset(runtime.REQUESTS._labelnames)
-    series["cortex_service_request_duration_seconds_bucket"] = frozenset(
-        {*runtime.LATENCY._labelnames, "le"}
+@pytest.mark.parametrize("path", DASHBOARDS, ids=[path.name for path in DASHBOARDS])
+def test_every_panel_says_what_it_shows_in_which_unit_from_the_chosen_source(path: Path) -> None:
+    dashboard = json.loads(path.read_text())  # parses
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    using_variable = {"type": "prometheus", "uid": "${datasource}"}
+    for variable in query_variables(dashboard):
+        assert variable["datasource"] == using_variable, variable["name"]
+    panels = list(data_panels(dashboard))
+    assert panels, f"{path.name} has no panels"
+    for panel in panels:
+        where = f"{path.name}: panel {panel.get('title')!r}"
+        assert panel.get("title", "").strip(), f"{where} has no title"
+        assert panel.get("description", "").strip(), f"{where} has no description"
+        assert panel.get("fieldConfig", {}).get("defaults", {}).get("unit"), f"{where}: no unit"
+        assert panel.get("datasource") == using_variable, f"{where}: not the datasource variable"
+        assert panel.get("targets"), f"{where} has no query"
+        for target in panel["targets"]:
+            assert target.get("datasource") == using_variable, f"{where}: {target['refId']}"
+            assert target.get("expr", "").strip(), f"{where}: {target['refId']} has no query"
+
+
+def test_the_dashboards_are_what_their_generator_writes() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "dashboards.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
-    for name, labels in EXPORTED_METRICS.items():
-        assert name in series, f"{name} is not exported"
-        assert series[name] == labels, f"{name} has labels {sorted(series[name])}"
+    assert result.returncode == 0, (
+        f"{result.stderr}edit tools/dashboards.py and run it, not the JSON"
+    )

@@ -16,6 +16,20 @@ class Refuses(Agent):
         raise ValueError(f"cannot handle {msg.text!r}")
 
 
+class Narrator(Agent):
+    """Logs a line for every message it handles, passes it on to the agent its `forward` names,
+    and fails it if it says `"fail": true`."""
+
+    async def on_message(self, msg: Message) -> str:
+        self.log.info("narrating", text=msg.text)
+        body = msg.json()
+        if body.get("forward"):
+            await self.send(body["forward"], {"text": body.get("text")})
+        if body.get("fail"):
+            raise RuntimeError("asked to fail")
+        return "told"
+
+
 class BrokenStart(Agent):
     async def on_start(self) -> None:
         raise RuntimeError("missing API key")

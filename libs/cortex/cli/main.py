@@ -14,6 +14,7 @@ from cortex.cli.common import friendly, gateway, settings_or_exit
 from cortex.cli.dlq import dlq
 from cortex.cli.executions import executions
 from cortex.cli.hosts import hosts, instances
+from cortex.cli.logs import logs
 from cortex.cli.messages import messages
 from cortex.cli.output import print_json, print_table
 from cortex.cli.pools import discover, pools
@@ -171,6 +172,7 @@ for _command in (
     workflows,
     executions,
     run,
+    logs,
 ):
     cli.add_command(_command)
 

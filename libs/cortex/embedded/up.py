@@ -32,6 +32,7 @@ from cortex.embedded.natsserver import (
     cluster_configs,
     wait_for_jetstream,
 )
+from cortex.embedded.prometheus import ScrapeTargets, config_path
 from cortex.embedded.supervisor import ChildSpec, Supervisor
 from cortex.kernel import __version__
 from cortex.kernel.bus.connection import connect
@@ -268,6 +269,15 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
     http_url = f"http://{settings.http_host}:{settings.http_port}"
     services = installed_services()
     hosts = host_count(settings)
+    monitor_urls = ",".join(
+        f"http://{conf.host}:{conf.monitor_port}" for conf in nats_configs if conf.monitor_port
+    )
+    targets = ScrapeTargets(
+        settings,
+        data_dir,
+        lambda: {str(c.proc.pid): c.spec.name for c in sup.children if c.proc},
+        nats_metrics=bool(monitor_urls or settings.nats_monitor_urls),
+    )
 
     sup = Supervisor(data_dir / "logs", out, grace=settings.shutdown_grace, echo=echo_line)
     stop = asyncio.Event()
@@ -306,6 +316,8 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
                     "CORTEX_HTTP_PORT": str(settings.http_port),
                     "CORTEX_READY_SERVICES": ",".join(services),
                     "CORTEX_READY_HOSTS": ",".join(host_names),
+                    # The NATS servers' figures, served as Prometheus metrics.
+                    **({"CORTEX_NATS_MONITOR_URLS": monitor_urls} if monitor_urls else {}),
                 },
                 ready=lambda: _answers(f"{http_url}/health"),
             )
@@ -319,6 +331,8 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
                 )
             )
         await _wait_until_ready(http_url, stop)
+        if not stop.is_set():
+            await targets.start()
     except (UpError, RuntimeError, NatsServerNotFound) as exc:
         print(f"cortex up: {exc}", file=sys.stderr, flush=True)
         await sup.stop()
@@ -340,6 +354,7 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
         )
         await stop.wait()
     sup.say("cortex up: stopping (gateway, services, then NATS)...")
+    await targets.stop()
     await sup.stop()
     sup.say("cortex up: stopped")
     return 0
@@ -503,6 +518,8 @@ def banner(
         f"  event store  {store}",
         f"  services     {listed}" + (f"; {hosts} agent host(s)" if hosts else ""),
         f"  data dir     {data_dir}   (logs in {data_dir / 'logs'})",
+        f"  metrics      prometheus --config.file={config_path(data_dir)}   "
+        "(docs/observability.md)",
         "",
         "Try, in another terminal:",
         f"  curl {http_url}/api/v1/health",

@@ -20,21 +20,22 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
-from prometheus_client import Counter
 
 from cortex.contracts.events import EventEnvelope, QuarantinedEvent
 from cortex.kernel.bus.relay import event_headers
 from cortex.kernel.errors import TooLarge
 from cortex.kernel.ids import utcnow
 from cortex.kernel.logging import get_logger
+from cortex.kernel.metrics import SERVICES, counter
 from cortex.kernel.store import NewEvent
 
 log = get_logger()
 
-QUARANTINED = Counter(
+QUARANTINED = counter(
     "cortex_events_quarantined_total",
     "Stored events skipped because they cannot be decoded, even after upcasting",
     ["service", "type"],
+    exported_by=SERVICES,
 )
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]

@@ -26,17 +26,20 @@ from nats.js.api import KeyValueConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
-from prometheus_client import Gauge
 
 from cortex.kernel.bus.streams import placing
 from cortex.kernel.ids import new_id
 from cortex.kernel.logging import get_logger
+from cortex.kernel.metrics import EVERY_PROCESS, gauge
 from cortex.kernel.waiting import cancel_and_wait, wait_event
 
 log = get_logger()
 
-HELD = Gauge(
-    "cortex_lease_held", "1 while this process holds the lease on a piece of work", ["work"]
+HELD = gauge(
+    "cortex_lease_held",
+    "1 while this process holds the lease on a piece of work",
+    ["work"],
+    exported_by=f"{EVERY_PROCESS} that takes part in a lease",
 )
 
 

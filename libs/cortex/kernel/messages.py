@@ -20,14 +20,17 @@ import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
+from opentelemetry.trace import SpanKind
 
 from cortex.contracts import messages as m
 from cortex.contracts.messages import AgentMessage, ContentType
 from cortex.contracts.messaging import TOPIC_PATTERN, StatusUpdate
 from cortex.contracts.subjects import Subjects
 from cortex.kernel.bus.publish import publish_durably
+from cortex.kernel.context import outgoing
 from cortex.kernel.errors import Invalid, Timeout, TooLarge
 from cortex.kernel.ids import new_id, utcnow
+from cortex.kernel.tracing import span
 
 PUBLISH_WITHIN = 10.0
 """Seconds a send keeps trying while its stream has no leader (a cluster electing one)."""
@@ -297,8 +300,20 @@ async def _publish(
         headers[m.TOPIC] = topic
     if deadline:
         headers[m.DEADLINE] = deadline.isoformat()
-    payload = await stash_if_large(js, subjects, ident, payload, headers)
-    await publish_durably(js, subject, payload, headers, within=PUBLISH_WITHIN)
+    with span(
+        f"send {'topic' if topic else 'agent'} message",
+        SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "nats",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": subject,
+            "messaging.message.id": ident,
+        },
+    ):
+        # The receiver's handler carries on this correlation and trace (`context.incoming`).
+        outgoing(headers)
+        payload = await stash_if_large(js, subjects, ident, payload, headers)
+        await publish_durably(js, subject, payload, headers, within=PUBLISH_WITHIN)
     return ident
 
 

@@ -11,28 +11,43 @@ demand and must give a read model identical to the one built incrementally.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 
 import msgspec
-from prometheus_client import Gauge, Histogram
 
 from cortex.contracts.events import EventEnvelope
 from cortex.kernel.events import Quarantine, UndecodableEvent
 from cortex.kernel.logging import get_logger
+from cortex.kernel.metrics import SERVICES, gauge, histogram
 from cortex.kernel.store.port import EventStore
 
 log = get_logger()
 
-POSITION = Gauge("cortex_projection_position", "Last event position applied", ["projection"])
-LAG = Histogram(
+POSITION = gauge(
+    "cortex_projection_position",
+    "Last event position applied",
+    ["projection"],
+    exported_by=SERVICES,
+)
+LAG = histogram(
     "cortex_projection_lag_seconds",
     "From an event's append to its application in this process's read models; trigger "
     "`append` for the appending replica's own catch-up, `follow` for events another replica "
     "appended (prompted, or found by the periodic catch-up)",
     ["trigger"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    exported_by=SERVICES,
+)
+LAG_EVENTS = gauge(
+    "cortex_projection_lag_events",
+    "Events in the store that the projection has not applied: the store's last position "
+    "minus the projection's, as of its latest catch-up (0 once caught up; growing while an "
+    "event it cannot apply holds it up)",
+    ["projection"],
+    exported_by=SERVICES,
 )
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -135,13 +150,24 @@ class ProjectionRunner:
         why, for the lag metric: `append` (this process's own write), `follow`, or None (a
         start or a rebuild, whose old events say nothing about lag)."""
         async with self._lock:
+            end = 0
             while True:
                 start = self.position
                 batch = await self._store.read_all(start, self._batch_size)
                 if not batch:
+                    self._lagging(end)
                     break
-                for projection in self._projections:
-                    self._apply(projection, batch)
+                if len(batch) == self._batch_size and not end:
+                    # More than a batch behind (a start, a burst): how far is worth one query.
+                    end = await self._store.last_position()
+                try:
+                    for projection in self._projections:
+                        self._apply(projection, batch)
+                except Exception:
+                    with contextlib.suppress(Exception):  # the store's failure is not the news
+                        self._lagging(await self._store.last_position())
+                    raise
+                self._lagging(max(end, batch[-1].position))
                 self._since_snapshot += len(batch)
                 if trigger is not None:
                     now = datetime.now(UTC)
@@ -175,6 +201,12 @@ class ProjectionRunner:
         finally:
             self._positions[projection.name] = position
             POSITION.labels(projection.name).set(position)
+
+    def _lagging(self, end: int) -> None:
+        """How far each projection is behind `end`, the last position the store is known to
+        hold (never below what a projection applied: 0 once it read the log to its end)."""
+        for name, position in self._positions.items():
+            LAG_EVENTS.labels(name).set(max(0, end - position))
 
     async def save(self) -> None:
         """Persist every projection's snapshot (at stop, and every `snapshot_every` events)."""

@@ -63,11 +63,24 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     admin_host: str = "127.0.0.1"
     admin_port: Port = 0
     """Port of this process's `/health`, `/ready`, `/metrics`; 0 picks a free one."""
+    metrics_per_agent: bool = False
+    """Metrics with an `agent` label get a series per agent (its id) instead of one per
+    template: worth it for a few agents, thousands of series at 10,000."""
+    nats_monitor_urls: str = ""
+    """Monitoring URLs (`,`-separated, `http://host:8222`) of every nats-server: the gateway
+    serves their figures as Prometheus metrics on its admin port's `/metrics/nats`. Empty:
+    not served. `cortex up` sets it for the servers it starts."""
     admin_token: str = ""
     tokens_file: str = ""
     """API tokens besides the admin token. Empty: `<data_dir>/tokens.json`."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
+    log_publish: bool = True
+    """Publish every log line to the stream `CORTEX_LOGS` (`cortex.log.<service>.<level>`),
+    where `GET /api/v1/logs` and `cortex logs` find it; false: the process's output only."""
+    otlp_endpoint: str = ""
+    """Base URL of an OTLP/HTTP collector (`http://localhost:4318`): every process sends its
+    trace spans to `<url>/v1/traces`. Empty: no spans are recorded or sent."""
     request_timeout: Seconds = 5.0
     """How long the gateway and the CLI wait for a service's reply."""
     shutdown_grace: Seconds = 10.0

@@ -89,7 +89,8 @@ class Agent:
 
     Attributes set before `on_start`: `id` and `name` (of the agent, shared by its replicas),
     `instance_id` (this replica), `config` (the agent's validated config) and `log` (a
-    structlog logger bound to the agent and instance).
+    structlog logger whose lines carry `agent_id`, `agent_name` and `instance_id`, and reach
+    the platform's central logs: `cortex logs --agent <name>`).
     """
 
     id: str

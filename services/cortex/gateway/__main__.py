@@ -8,11 +8,13 @@ import sys
 
 import uvicorn
 
+from cortex.gateway import nats_metrics as nats
 from cortex.gateway.app import create_app
 from cortex.gateway.state import Gateway
 from cortex.kernel.logging import configure_logging, get_logger
 from cortex.kernel.service.admin import AdminServer, EmbeddedServer
 from cortex.kernel.settings import Settings, SettingsError, load_settings
+from cortex.kernel.tracing import traced_process
 
 
 async def serve(settings: Settings) -> None:
@@ -28,8 +30,12 @@ async def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_grace),
     )
     http = EmbeddedServer(config)
-    admin = AdminServer(settings.admin_host, settings.admin_port, gateway.readiness)
+    nats_metrics = nats.NatsMetrics(settings, lambda: gateway.nc)
+    routes = {nats.PATH: nats_metrics.app} if nats_metrics.enabled else {}
+    admin = AdminServer(settings.admin_host, settings.admin_port, gateway.readiness, routes)
     await admin.start()
+    if nats_metrics.enabled:
+        nats_metrics.start()
     http_task = await http.start_serving()
     url = f"http://{settings.http_host}:{http.port}"
     await gateway.start({"http_url": url, "admin_url": admin.url})
@@ -45,6 +51,7 @@ async def serve(settings: Settings) -> None:
     log.info("gateway stopping")
     http.should_exit = True
     await asyncio.gather(http_task, return_exceptions=True)
+    await nats_metrics.stop()
     await gateway.stop()
     await admin.stop()
 
@@ -55,9 +62,12 @@ def main() -> None:
     except SettingsError as exc:
         print(f"cortex gateway: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging("gateway", settings.log_level, settings.log_format)
+    configure_logging(
+        "gateway", settings.log_level, settings.log_format, publish=settings.log_publish
+    )
     try:
-        asyncio.run(serve(settings))
+        with traced_process(settings, "gateway"):
+            asyncio.run(serve(settings))
     except OSError as exc:
         print(f"cortex gateway: {exc.strerror or exc}", file=sys.stderr)
         raise SystemExit(1) from None

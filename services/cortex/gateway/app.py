@@ -10,14 +10,16 @@ from litestar import Litestar, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins.prometheus import PrometheusConfig
 
 from cortex.contracts.generate import normalize_descriptions
 from cortex.gateway.auth import make_guard
+from cortex.gateway.metrics import prometheus_config
 from cortex.gateway.problems import EXCEPTION_HANDLERS
+from cortex.gateway.request_context import RequestContext
 from cortex.gateway.routes import (
     agents,
     hosts,
+    logs,
     messaging,
     platform,
     pools,
@@ -44,6 +46,7 @@ ROUTES: list[Any] = [
     *workflows.ROUTES,
     *pools.ROUTES,
     *hosts.ROUTES,
+    *logs.ROUTES,
 ]
 
 
@@ -84,19 +87,15 @@ async def openapi_json() -> dict[str, Any]:
 
 
 def create_app(gateway: Gateway) -> Litestar:
-    prometheus = PrometheusConfig(
-        app_name="cortex-gateway",
-        prefix="cortex_gateway",
-        group_path=True,
-        exclude_unhandled_paths=True,
-    )
+    prometheus = prometheus_config()
     return Litestar(
         route_handlers=[*ROUTES, openapi_json],
         dependencies={"gw": Provide(lambda: gateway, sync_to_thread=False)},
         guards=[make_guard(gateway.tokens)],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=None,
-        middleware=[prometheus.middleware],
+        # The request's correlation id and span first, so that they cover the rest.
+        middleware=[RequestContext(), prometheus.middleware],
         logging_config=None,  # structlog is set up by the process, not by Litestar
         # Payloads up to 64 MiB travel by claim check; base64 adds a third for binary ones.
         request_max_body_size=96 * 1024 * 1024,

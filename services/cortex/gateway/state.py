@@ -21,7 +21,7 @@ from cortex.kernel import __version__
 from cortex.kernel.bus.connection import connect, disconnect
 from cortex.kernel.bus.rpc import ServiceClient
 from cortex.kernel.errors import CortexError, Unavailable
-from cortex.kernel.logging import get_logger
+from cortex.kernel.logging import get_logger, publish_logs, stop_publishing_logs
 from cortex.kernel.settings import Settings
 from cortex.kernel.tokens import TokenRegistry
 from cortex.kernel.waiting import cancel_and_wait
@@ -90,17 +90,16 @@ class Gateway:
     ) -> T:
         """A command or query on behalf of the caller: their token's name is the actor. A
         change passes on the caller's `Idempotency-Key`; the lookups it makes on the way
-        (an agent's id from its name) do not."""
+        (an agent's id from its name) do not. The request's correlation id goes with it
+        (`request_context`)."""
         principal = principal_of(connection)
         actor = f"api:{principal.name}" if principal else None
-        correlation = connection.headers.get("x-request-id")
         return await self.client.call(
             service,
             verb,
             body,
             reply_type,
             actor=actor,
-            correlation_id=correlation,
             timeout=timeout,
             idempotency_key=idempotency_key,
         )
@@ -145,6 +144,7 @@ class Gateway:
             metadata={"service": "gateway", **metadata},
         )
         self._nc = nc
+        publish_logs(nc, self.subjects)
         self._watching = asyncio.create_task(self.platform.watch(nc, self.subjects))
 
     def _on_state(self, connected: bool) -> None:
@@ -155,6 +155,7 @@ class Gateway:
             if task is not None and not task.done():
                 await cancel_and_wait(task)
         if self._nc:
+            await stop_publishing_logs(self._nc)
             await disconnect(self._nc, self.settings.shutdown_grace)
 
 

@@ -16,7 +16,7 @@ def main() -> None:
     except SettingsError as exc:
         print(f"cortex host: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging("host", settings.log_level, settings.log_format)
+    configure_logging("host", settings.log_level, settings.log_format, publish=settings.log_publish)
     run_service(build(settings))
 
 

@@ -11,6 +11,7 @@ succeeded, and nak'ed with backoff otherwise, so nothing acknowledged is lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 from typing import Any
@@ -22,13 +23,15 @@ from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.client import JetStreamContext
-from prometheus_client import Counter
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from cortex.contracts import messages as m
 from cortex.contracts.messaging import DeliveryOutcome, StatusUpdate
 from cortex.contracts.subjects import Subjects
 from cortex.kernel.bus.consumer import DurableConsumer
 from cortex.kernel.bus.publish import publish_durably
+from cortex.kernel.context import incoming
 from cortex.kernel.ids import new_id, utcnow
 from cortex.kernel.keyed_lock import KeyedLocks
 from cortex.kernel.logging import get_logger
@@ -39,6 +42,7 @@ from cortex.kernel.messages import (
     read_message,
     stash_if_large,
 )
+from cortex.kernel.metrics import HOSTS, counter
 from cortex.sdk.agent import Reply
 
 from .handled import SKIPPED, HandledIds
@@ -46,17 +50,14 @@ from .replica import Replica
 
 log = get_logger()
 
-DELIVERED = Counter(
-    "cortex_host_messages_total", "Messages handled by this host's replicas", ["outcome"]
-)
-DEAD = Counter(
-    "cortex_host_dead_letters_total", "Messages given up on and put in the dead-letter queue"
-)
-HANDED_OVER = Counter(
+HANDED_OVER = counter(
     "cortex_host_handovers_total",
-    "Messages passed to another host that runs the agent",
+    "Messages passed to another host that runs the agent, by outcome",
     ["outcome"],
+    exported_by=HOSTS,
 )
+for _outcome in ("ok", "failed", "timeout", "not_running"):
+    HANDED_OVER.labels(_outcome)  # series at 0 from the start: a rate reads 0, not "no data"
 
 DELIVERY_HEADER = "Cortex-Delivery"
 
@@ -253,20 +254,22 @@ class Dispatcher:
                 )
             return
         message = read_message(msg, replica.spec.agent_id)
+        with _handling(message):
+            await self._answer_direct(msg.reply, replica, message)
+
+    async def _answer_direct(self, reply_to: str, replica: Replica, message: Message) -> None:
         try:
-            result = await replica.handle(message)
+            result = await _run(replica, message)
         except Exception as exc:
-            DELIVERED.labels("failed").inc()
             await self._nc.publish(
-                msg.reply,
+                reply_to,
                 f"{type(exc).__name__}: {exc}".encode(),
                 headers={m.STATUS: "error", m.CONTENT_TYPE: "text/plain"},
             )
             return
-        DELIVERED.labels("ok").inc()
         payload, content_type = _reply_payload(result)
         await self._nc.publish(
-            msg.reply,
+            reply_to,
             payload,
             headers={
                 m.STATUS: "ok",
@@ -285,8 +288,9 @@ class Dispatcher:
         # JetStream can deliver a message again while its first delivery still waits for a
         # free slot of the replica or runs (a restarted nats-server forgot the delivery, or the
         # ack deadline passed): the later one waits for the earlier and then finds its mark.
-        async with self._handling.hold(f"{replica.spec.agent_id}.{message.id}"):
-            await self._handle_once(replica, message)
+        with _handling(message):
+            async with self._handling.hold(f"{replica.spec.agent_id}.{message.id}"):
+                await self._handle_once(replica, message)
 
     async def _handle_once(self, replica: Replica, message: Message) -> None:
         spec = replica.spec
@@ -314,9 +318,8 @@ class Dispatcher:
             return
         self._status(message, replica, "delivered")
         try:
-            result = await replica.handle(await claimed_payload(self._js, message))
+            result = await _run(replica, await claimed_payload(self._js, message))
         except Exception as exc:
-            DELIVERED.labels("failed").inc()
             error = f"{type(exc).__name__}: {exc}"
             if message.reply_to:
                 # A request is answered with its error at once; retrying it is the caller's
@@ -335,7 +338,6 @@ class Dispatcher:
             self._status(message, replica, "failed", error)
             raise HandlerFailed(error) from exc
         self._handled.remember(spec.agent_id, message.id)
-        DELIVERED.labels("ok").inc()
         if message.reply_to:
             payload, content_type = _reply_payload(result)
             await self._reply(message, replica, payload, content_type, status="ok")
@@ -363,7 +365,7 @@ class Dispatcher:
             headers,
             within=10,
         )
-        DEAD.inc()
+        replica.metrics.dead_lettered.inc()
         log.warning(
             "message dead-lettered",
             agent_id=replica.spec.agent_id,
@@ -423,6 +425,37 @@ class Dispatcher:
             await self._nc.publish(message.reply_to, payload, headers=headers)
         except Exception as exc:  # the requester is gone; the message itself still counts
             log.debug("reply not sent", error=str(exc))
+
+
+def _handling(message: Message) -> contextlib.AbstractContextManager[Span]:
+    """Where one message is handled: with the correlation id it came with (the handler's log
+    lines carry it, and the messages and calls it makes send it on) and the agent's id, in a
+    consumer span that continues the sender's trace."""
+    return incoming(
+        message.wire_headers,
+        "handle agent message",
+        SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "nats",
+            "messaging.operation.type": "process",
+            "messaging.message.id": message.id,
+            "messaging.message.delivery_count": message.delivery,
+            "cortex.agent_id": message.to,
+        },
+        agent_id=message.to,
+    )
+
+
+async def _run(replica: Replica, message: Message) -> Any:
+    """The handler's result. A handler that fails marks the message's span failed, whatever
+    the host makes of the failure (a retry, an error reply, a dead letter)."""
+    try:
+        return await replica.handle(message)
+    except Exception as exc:
+        span = trace.get_current_span()
+        span.record_exception(exc)
+        span.set_status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def _reply_payload(result: Any) -> tuple[bytes, str]:

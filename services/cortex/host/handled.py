@@ -28,21 +28,23 @@ from pathlib import Path
 
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
-from prometheus_client import Counter, Gauge
 
 from cortex.contracts.subjects import safe_token
 from cortex.kernel.logging import get_logger
+from cortex.kernel.metrics import HOSTS, counter, gauge
 from cortex.kernel.waiting import cancel_and_wait
 
 log = get_logger()
 
-SKIPPED = Counter(
+SKIPPED = counter(
     "cortex_host_duplicates_skipped_total",
     "Redelivered messages acknowledged without running the handler again",
+    exported_by=HOSTS,
 )
-UNSTORED = Gauge(
+UNSTORED = gauge(
     "cortex_host_handled_marks_unstored",
     "Handled-message marks kept in memory only, waiting for NATS",
+    exported_by=HOSTS,
 )
 
 MEMORY = 100_000

@@ -13,6 +13,8 @@ from cortex.kernel.messages import Message
 from cortex.kernel.waiting import wait_event
 from cortex.sdk.agent import Agent, AgentContext
 
+from .metrics import ReplicaMetrics
+
 MAX_ERROR = 500
 
 
@@ -21,8 +23,15 @@ class ReplicaStartError(Exception):
 
 
 class Replica:
-    def __init__(self, spec: ReplicaSpec, cls: type[Agent], context: AgentContext) -> None:
+    def __init__(
+        self,
+        spec: ReplicaSpec,
+        cls: type[Agent],
+        context: AgentContext,
+        metrics: ReplicaMetrics,
+    ) -> None:
         self.spec = spec
+        self.metrics = metrics
         self.state: ReplicaState = "starting"
         self.started_at = utcnow()
         self.inflight = 0
@@ -32,8 +41,9 @@ class Replica:
         self._slots = asyncio.Semaphore(spec.concurrency)
         self._idle = asyncio.Event()
         self._idle.set()
+        # The agent's `self.log`: every line says which agent and which of its replicas.
         self.log = get_logger(
-            agent_id=spec.agent_id, agent=spec.agent_name, instance_id=spec.instance_id
+            agent_id=spec.agent_id, agent_name=spec.agent_name, instance_id=spec.instance_id
         )
         self.agent = cls()
         self.agent._bind(
@@ -69,9 +79,11 @@ class Replica:
         async with self._slots:
             self.inflight += 1
             self._idle.clear()
+            began = self.metrics.started(message.created_at)
             try:
                 result = await self.agent.on_message(message)
             except Exception as exc:
+                self.metrics.finished(began, ok=False)
                 self.failures += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
                 raise
@@ -79,6 +91,7 @@ class Replica:
                 self.inflight -= 1
                 if self.inflight == 0:
                     self._idle.set()
+            self.metrics.finished(began, ok=True)
             self.handled += 1
             return result
 

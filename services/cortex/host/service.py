@@ -17,6 +17,7 @@ from cortex.contracts.hosts import (
 from cortex.contracts.registry import ReplicaReport
 from cortex.kernel.ids import new_id
 from cortex.kernel.logging import get_logger
+from cortex.kernel.metrics import AgentLabel
 from cortex.kernel.service import Context, ServiceRuntime
 from cortex.kernel.settings import Settings
 
@@ -25,6 +26,7 @@ from .dispatch import Dispatcher
 from .handled import HandledIds
 from .heartbeat import HeartbeatSender
 from .loader import HandlerError, extend_path, load_agent_class
+from .metrics import HostGauges, ReplicaMetrics
 from .replica import Replica, ReplicaStartError
 
 log = get_logger()
@@ -50,6 +52,8 @@ class AgentHost:
         self._heartbeat: HeartbeatSender | None = None
         self._context: HostAgentContext | None = None
         self._handled: HandledIds | None = None
+        self._agent_label = AgentLabel(runtime.settings.metrics_per_agent)
+        self._gauges: HostGauges | None = None
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -89,6 +93,9 @@ class AgentHost:
             replicas=self.reports,
         )
         self._heartbeat.start()
+        self._gauges = HostGauges(
+            self.host_id, lambda: [(r.state, r.inflight) for r in self.replicas.values()]
+        )
         log.info("agent host started", host_id=self.host_id, boot_id=self.boot_id)
 
     def reports(self) -> list[ReplicaReport]:
@@ -124,7 +131,7 @@ class AgentHost:
                     )
                 )
                 continue
-            replica = Replica(spec, cls, self._context)
+            replica = Replica(spec, cls, self._context, ReplicaMetrics(spec, self._agent_label))
             self.replicas[spec.instance_id] = replica
             pending.append(replica)
 
@@ -190,6 +197,8 @@ class AgentHost:
                 await self._heartbeat.beat()
             except Exception as exc:
                 log.warning("last heartbeat not sent", error=str(exc))
+        if self._gauges:
+            self._gauges.close()
 
 
 def build(settings: Settings) -> ServiceRuntime:

@@ -16,7 +16,9 @@ def main() -> None:
     except SettingsError as exc:
         print(f"cortex lifecycle: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging("lifecycle", settings.log_level, settings.log_format)
+    configure_logging(
+        "lifecycle", settings.log_level, settings.log_format, publish=settings.log_publish
+    )
     run_service(build(settings))
 
 

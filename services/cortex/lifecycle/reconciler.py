@@ -20,8 +20,6 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from prometheus_client import Gauge, Histogram
-
 from cortex.kernel.aggregate import Repository
 from cortex.kernel.errors import CortexError
 from cortex.kernel.logging import get_logger
@@ -29,16 +27,11 @@ from cortex.kernel.waiting import cancel_and_wait, wait_event
 
 from .domain import ACTIVE, AgentState, agent_stream, observed
 from .drivers.port import ObservedInstance, RuntimeDriver, StartRequest
+from .metrics import PASS_SECONDS, RESTARTS, START_FAILURES, STARTS, Tallies
 from .planning import plan_agent
 from .projections import AgentsProjection, TemplatesProjection
 
 log = get_logger()
-
-PASS_SECONDS = Histogram(
-    "cortex_lifecycle_reconcile_duration_seconds", "Time of one reconciliation pass"
-)
-DESIRED = Gauge("cortex_lifecycle_replicas_desired", "Replicas the agents want")
-READY = Gauge("cortex_lifecycle_replicas_ready", "Replicas running and healthy")
 
 
 @dataclass(slots=True)
@@ -127,11 +120,13 @@ class Reconciler:
             if self._catch_up is not None:
                 # Another replica's command may be a few milliseconds ahead of the read model.
                 await self._catch_up()
+            tallies = Tallies()
             for runtime, driver in self._drivers.items():
-                await self._pass(runtime, driver)
+                await self._pass(runtime, driver, tallies)
+            tallies.report(self._acting(), self._agents.all())
             PASS_SECONDS.observe(time.perf_counter() - started)
 
-    async def _pass(self, runtime: str, driver: RuntimeDriver) -> None:
+    async def _pass(self, runtime: str, driver: RuntimeDriver, tallies: Tallies) -> None:
         act = self._acting()
         observation = await driver.observe()
         now = time.monotonic()
@@ -148,8 +143,8 @@ class Reconciler:
         pending_by_host = Counter(p.host_id for p in self._pending.values())
 
         starts: list[StartRequest] = []
+        replacing: set[str] = set()
         stops: dict[float, list[ObservedInstance]] = defaultdict(list)
-        desired_total = ready_total = 0
         known = set()
         for agent in self._agents.all():
             known.add(agent.id)
@@ -169,14 +164,17 @@ class Reconciler:
                 config_changed_at=agent.config_changed_at,
             )
             self.ready[agent.id] = plan.ready
-            desired_total += agent.replicas if agent.status in ACTIVE else 0
-            ready_total += plan.ready
+            desired = agent.replicas if agent.status in ACTIVE else 0
+            tallies.replicas(agent.template, desired, plan.ready)
             crash = self._crashes.get(agent.id)
             if crash and (agent.status not in ACTIVE or plan.ready == agent.replicas > 0):
                 del self._crashes[agent.id]  # stopped, or running again: the loop is over
                 crash = None
-            if plan.start and not (crash and now < crash.retry_at):
+            given_up = agent.id in self._failures  # turns `failed` below: start nothing more
+            if plan.start and not given_up and not (crash and now < crash.retry_at):
                 starts.append(StartRequest(agent=agent, template=template, count=plan.start))
+                if agent.status == "running" or crash:
+                    replacing.add(agent.id)
             if plan.stop:
                 grace = template.health.stop_grace
                 if agent.status == "terminating":
@@ -190,13 +188,17 @@ class Reconciler:
                 stops[5.0] += [
                     i for i in instances if i.id not in self._stopping and i.state != "stopping"
                 ]
-        DESIRED.set(desired_total)
-        READY.set(ready_total)
-
         if not act:
             return
         if starts:
             placements, failures = await driver.start(starts, observation, pending_by_host)
+            template_of = {r.agent.id: r.agent.template for r in starts}
+            for agent_id in [p.agent_id for p in placements] + [f.agent_id for f in failures]:
+                STARTS.labels(template_of[agent_id]).inc()
+                if agent_id in replacing:
+                    RESTARTS.labels(template_of[agent_id]).inc()
+            for failure in failures:
+                START_FAILURES.labels(template_of[failure.agent_id]).inc()
             deadline = (
                 now
                 + self._margin

@@ -219,6 +219,13 @@ class Lifecycle:
 
         await self.name_repo.execute(domain.name_stream(cmd.name), claim, ctx)
         await self.agent_repo.execute(domain.agent_stream(agent_id), lambda _: events, ctx)
+        ctx.log.info(
+            "agent created",
+            agent_id=agent_id,
+            agent_name=cmd.name,
+            template=f"{template.name}:{template.version}",
+            deploy=cmd.deploy,
+        )
         self.kick_reconciler()
         return self.view(self.agents.find(agent_id))
 

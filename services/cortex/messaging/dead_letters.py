@@ -22,6 +22,7 @@ from cortex.contracts.messaging import (
     Replayed,
 )
 from cortex.kernel.bus.publish import publish_durably
+from cortex.kernel.context import sent_again
 from cortex.kernel.errors import Invalid, NotFound
 from cortex.kernel.keyed_lock import KeyedLocks
 from cortex.kernel.logging import get_logger
@@ -31,7 +32,7 @@ from cortex.kernel.service.runtime import ServiceRuntime
 from cortex.messaging import wire
 from cortex.messaging.dead_letter_index import DeadEntry, DeadLetterIndex
 from cortex.messaging.indexer import Indexer
-from cortex.messaging.metrics import DEAD_LETTERS, DEAD_LETTERS_DELETED, DEAD_LETTERS_REPLAYED
+from cortex.messaging.metrics import DEAD_LETTERS_DELETED, DEAD_LETTERS_REPLAYED
 
 log = get_logger()
 
@@ -93,7 +94,8 @@ class DeadLetters:
                 self._runtime.js,
                 subject,
                 raw.data or b"",
-                wire.replay_headers(dict(raw.headers or {}), new_id, dead_id),
+                # The replay belongs to the request that asks for it, as a new message would.
+                sent_again(wire.replay_headers(dict(raw.headers or {}), new_id, dead_id)),
                 within=10,
             )
             await self._delete(entry)
@@ -124,7 +126,6 @@ class DeadLetters:
         except NotFoundError:
             # Aged out, or deleted by another replica: the index was behind.
             self._index.remove(entry.letter.id)
-            DEAD_LETTERS.set(len(self._index))
             raise NotFound(f"no dead letter {entry.letter.id}") from None
 
     async def _delete(self, entry: DeadEntry) -> None:
@@ -132,9 +133,7 @@ class DeadLetters:
             with contextlib.suppress(NotFoundError):  # already gone: what we wanted
                 await self._runtime.js.delete_msg(self._stream, seq)
         self._index.remove(entry.letter.id)
-        DEAD_LETTERS.set(len(self._index))
 
     async def _forget_aged_out(self) -> None:
         info = await self._runtime.js.stream_info(self._stream)
-        if self._index.forget_before(info.state.first_seq):
-            DEAD_LETTERS.set(len(self._index))
+        self._index.forget_before(info.state.first_seq)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from datetime import datetime
 
 import msgspec
@@ -23,7 +24,7 @@ from cortex.kernel.waiting import cancel_and_wait
 from cortex.messaging import wire
 from cortex.messaging.dead_letter_index import DeadLetterIndex
 from cortex.messaging.message_index import MAX_INDEXED, MessageIndex
-from cortex.messaging.metrics import DEAD_LETTERS, INDEXED, STATUS_UPDATES
+from cortex.messaging.metrics import INDEXED, STATUS_UPDATES
 from cortex.messaging.stream_follower import StreamFollower
 
 log = get_logger()
@@ -32,9 +33,19 @@ RETRY_PAUSES = (0.5, 1.0, 2.0, 5.0)
 
 
 class Indexer:
-    def __init__(self, runtime: ServiceRuntime, limit: int = MAX_INDEXED) -> None:
+    def __init__(
+        self,
+        runtime: ServiceRuntime,
+        limit: int = MAX_INDEXED,
+        *,
+        on_sent: Callable[[str], None] | None = None,
+    ) -> None:
+        """`on_sent(agent_id)`: a message for the agent was stored, after the start (the
+        messages the stream held already were counted when they came)."""
         self._runtime = runtime
         self._limit = limit
+        self._on_sent = on_sent
+        self._live = asyncio.Event()
         self._layout = wire.Layout(runtime.subjects)
         self._updates = msgspec.json.Decoder(StatusUpdate)
         self.messages = MessageIndex(limit)
@@ -98,6 +109,7 @@ class Indexer:
             handler=self._on_dead_letter,
             headers_only=True,
         )
+        self._live = messages.caught_up
         await self._follow(messages)
         await messages.caught_up.wait()
         await self._follow(statuses)
@@ -138,6 +150,8 @@ class Indexer:
         if entry is not None:
             self.messages.add(entry)
             INDEXED.set(len(self.messages))
+            if entry.to is not None and self._on_sent is not None and self._live.is_set():
+                self._on_sent(entry.to)
 
     def _on_status(
         self, subject: str, headers: dict[str, str], data: bytes, seq: int, at: datetime | None
@@ -158,4 +172,3 @@ class Indexer:
             return
         self.dead_letters.add(seq, letter)
         self.messages.apply(wire.dead_report(letter))
-        DEAD_LETTERS.set(len(self.dead_letters))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cortex.contracts.logs import LogPage, SearchLogs
 from cortex.contracts.messaging import (
     DeadLetter,
     DeadLetterPage,
@@ -25,7 +26,9 @@ from cortex.messaging.dead_letters import DeadLetters
 from cortex.messaging.fanout import Fanout
 from cortex.messaging.indexer import Indexer
 from cortex.messaging.lifecycle_listener import LifecycleListener
+from cortex.messaging.log_indexer import LogIndexer, index_path
 from cortex.messaging.message_index import MAX_INDEXED
+from cortex.messaging.platform_metrics import PlatformMetrics
 from cortex.messaging.subscription_commands import SubscriptionCommands
 from cortex.messaging.subscription_domain import check_topic
 from cortex.messaging.subscription_projection import SubscriptionsProjection
@@ -41,28 +44,39 @@ def build(settings: Settings, *, max_indexed: int = MAX_INDEXED) -> ServiceRunti
         NAME,
         settings,
         projections=[subscriptions],
-        description="CodeValdCortex messaging: message status, topics, fan-out, dead letters",
+        description="CodeValdCortex messaging: message status, topics, fan-out, dead letters, "
+        "log search",
     )
-    indexer = Indexer(runtime, max_indexed)
+    metrics = PlatformMetrics(runtime, subscriptions, settings.metrics_per_agent)
+    indexer = Indexer(runtime, max_indexed, on_sent=metrics.sent)
     commands = SubscriptionCommands(runtime)
     lifecycle = LifecycleListener(runtime, commands)
     fanout = Fanout(runtime, subscriptions)
     dead_letters = DeadLetters(runtime, indexer)
+    logs = LogIndexer(runtime, index_path(settings.data_path))
     runtime.ready_when("index", lambda: indexer.ready)
     # One replica fans out, so the messages of a topic are copied in the order they were
     # stored; the lease moves it to another replica within seconds when this one dies.
     runtime.singleton("fanout", begin=fanout.start, end=fanout.stop)
+    # One replica counts the platform's messages and reports its shared figures, so that a
+    # sum over the replicas is the platform's.
+    runtime.singleton("metrics", begin=metrics.begin, end=metrics.end)
 
     @runtime.on_start
     async def start(rt: ServiceRuntime) -> None:
         # The index loads in the background and `/ready` waits for it.
         indexer.start()
+        # Searches reach this replica once its log index has caught up with the stream;
+        # `/ready` does not wait for that (a full stream takes a while to index).
+        logs.start(lambda: rt.open_endpoint("log.search"))
         await lifecycle.start()
 
     @runtime.on_stop
     async def stop(rt: ServiceRuntime) -> None:
         await lifecycle.stop()
         await indexer.stop()
+        await logs.stop()
+        metrics.close()
 
     # --- messages ----------------------------------------------------------------------------
 
@@ -78,6 +92,12 @@ def build(settings: Settings, *, max_indexed: int = MAX_INDEXED) -> ServiceRunti
     async def list_messages(req: ListMessages, ctx: Context) -> MessagePage:
         indexer.require_ready()
         return indexer.messages.page(req.agent_id, req.direction, req.limit, req.before)
+
+    # --- logs -------------------------------------------------------------------------------
+
+    @runtime.endpoint("log.search", SearchLogs, deferred=True)
+    async def search_logs(req: SearchLogs, ctx: Context) -> LogPage:
+        return await logs.search(req)
 
     # --- topics and subscriptions ------------------------------------------------------------
 

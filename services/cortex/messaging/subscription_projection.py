@@ -18,7 +18,6 @@ from cortex.contracts.messaging import (
     TopicView,
 )
 from cortex.kernel.projection import StructProjection
-from cortex.messaging.metrics import SUBSCRIPTIONS
 from cortex.messaging.subscription_domain import CODEC, Source, agent_of
 
 
@@ -65,7 +64,6 @@ class SubscriptionsProjection(StructProjection[Subscriptions]):
                         del self._topics[data.topic]
             if not held:
                 self.model.agents.pop(agent_id, None)
-        SUBSCRIPTIONS.set(self._count)
 
     def restore(self, data: bytes) -> None:
         super().restore(data)
@@ -82,9 +80,13 @@ class SubscriptionsProjection(StructProjection[Subscriptions]):
             for topic in held:
                 self._topics.setdefault(topic, set()).add(agent_id)
                 self._count += 1
-        SUBSCRIPTIONS.set(self._count)
 
     # --- reading ---------------------------------------------------------------------------
+
+    @property
+    def count(self) -> int:
+        """Subscriptions of every agent to every topic."""
+        return self._count
 
     def subscribers(self, topic: str) -> list[str]:
         return sorted(self._topics.get(topic, ()))

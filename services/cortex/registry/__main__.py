@@ -16,7 +16,9 @@ def main() -> None:
     except SettingsError as exc:
         print(f"cortex registry: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging("registry", settings.log_level, settings.log_format)
+    configure_logging(
+        "registry", settings.log_level, settings.log_format, publish=settings.log_publish
+    )
     try:
         run_service(build(settings))
     except OSError as exc:

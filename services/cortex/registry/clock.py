@@ -12,7 +12,7 @@ from cortex.kernel.logging import get_logger
 from cortex.kernel.waiting import wait_event
 from cortex.registry.domain import HealthPolicy, HostEvent, HostState, on_clock
 from cortex.registry.live import LiveData
-from cortex.registry.metrics import count_health
+from cortex.registry.metrics import count_health, forget_health
 from cortex.registry.projections import HostsProjection
 from cortex.registry.writer import HostWriter
 
@@ -45,6 +45,7 @@ class HealthClock:
         if self._task is not None:
             await self._task
             self._task = None
+        forget_health()
 
     async def tick(self) -> None:
         now = time.monotonic()

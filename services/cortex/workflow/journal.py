@@ -33,7 +33,8 @@ class Journal:
         self.stream_id = execution_stream(execution_id)
         self.state = state
         self.version = version
-        self._correlation_id = correlation_id
+        self.correlation_id = correlation_id
+        """The `workflow.execute` request's: every event and every step's work carries it."""
         self._actor = actor
         self._lock = asyncio.Lock()
         self._pending: set[asyncio.Task[None]] = set()
@@ -52,7 +53,7 @@ class Journal:
                 CODEC.new(
                     e,
                     stream_type=EXECUTION,
-                    correlation_id=self._correlation_id,
+                    correlation_id=self.correlation_id,
                     actor=self._actor,
                 )
                 for e in events

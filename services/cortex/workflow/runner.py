@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from opentelemetry.trace import Span, StatusCode
 
 from cortex.contracts.workflow import (
     ExecutionFailed,
@@ -27,13 +28,16 @@ from cortex.contracts.workflow import (
     StepSucceeded,
     WorkflowTemplateSpec,
 )
+from cortex.kernel.context import bound
 from cortex.kernel.errors import CortexError
 from cortex.kernel.logging import get_logger
 from cortex.kernel.store import ConcurrencyError
+from cortex.kernel.tracing import span
 
+from .domain import StepState
 from .durations import backoff_delay, parse_duration, step_timeout
 from .journal import Journal
-from .metrics import EXECUTIONS, STEP_DURATION
+from .metrics import EXECUTIONS, STEP_DURATION, STEP_RETRIES
 from .steps import Scope, StepError, Tasks
 
 log = get_logger()
@@ -81,25 +85,42 @@ class Runner:
 
     async def run(self) -> None:
         """Run to the end and record it; returns early (recording nothing more) when another
-        writer took the stream, and lets cancellation through (the caller's doing)."""
-        try:
+        writer took the stream, and lets cancellation through (the caller's doing).
+
+        The run is one span, a child of the span it was launched in (the `workflow.execute`
+        request's; an execution resumed after a restart begins a trace of its own), with a
+        span per step beneath it, and everything it does is bound to the execution's
+        correlation id and id."""
+        with (
+            span(
+                f"execution {self.template.name}",
+                attributes={
+                    "cortex.execution_id": self.execution_id,
+                    "cortex.workflow.template": self.template.name,
+                    "cortex.workflow.template_version": self.template.version,
+                },
+            ) as current,
+            bound(self.journal.correlation_id, execution_id=self.execution_id),
+        ):
             try:
-                await self._sequence(self.template.steps)
-            except StepFailure as failure:
-                await self.journal.record(
-                    ExecutionFailed(error=str(failure), step_id=failure.step_id)
-                )
-                EXECUTIONS.labels("failed").inc()
-                self.log.info("execution failed", error=str(failure))
-                return
-            await self.journal.record(ExecutionSucceeded())
-            EXECUTIONS.labels("succeeded").inc()
-            self.log.info("execution succeeded")
-        except ConcurrencyError as exc:
-            # A cancel, or another runner after our lease lapsed: the stream is theirs now.
-            self.log.info("execution taken over; runner stops", reason=exc.message)
-        finally:
-            await self.journal.settle()
+                try:
+                    await self._sequence(self.template.steps)
+                except StepFailure as failure:
+                    current.set_status(StatusCode.ERROR, str(failure))
+                    await self.journal.record(
+                        ExecutionFailed(error=str(failure), step_id=failure.step_id)
+                    )
+                    EXECUTIONS.labels("failed").inc()
+                    self.log.info("execution failed", error=str(failure))
+                    return
+                await self.journal.record(ExecutionSucceeded())
+                EXECUTIONS.labels("succeeded").inc()
+                self.log.info("execution succeeded")
+            except ConcurrencyError as exc:
+                # A cancel, or another runner after our lease lapsed: the stream is theirs now.
+                self.log.info("execution taken over; runner stops", reason=exc.message)
+            finally:
+                await self.journal.settle()
 
     async def _sequence(self, steps: list[StepSpec]) -> None:
         for step in steps:
@@ -109,6 +130,8 @@ class Runner:
         if step.parallel is None:
             await self._task(step)
             return
+        # The group's steps are siblings under the execution's span: a group does nothing of
+        # its own that a span would time.
         try:
             async with asyncio.TaskGroup() as group:
                 for child in step.parallel:
@@ -126,6 +149,22 @@ class Runner:
             return
         if state.status == "failed":  # failed for good before a restart, on_error fail
             raise StepFailure(step.id, state.failures, state.error or "failed")
+        with (
+            span(
+                f"step {step.id}",
+                attributes={
+                    "cortex.workflow.step": step.id,
+                    "cortex.workflow.step_type": step.type,
+                },
+            ) as current,
+            bound(step=step.id),
+        ):
+            await self._attempts(step, state, current)
+
+    async def _attempts(self, step: StepSpec, state: StepState, current: Span) -> None:
+        """Attempt the step until it succeeds or fails for good; each failed attempt is an
+        event of the step's span."""
+        assert step.id is not None
         attempts = max(1, step.retry.attempts)
         timeout = step_timeout(step)
         attempt, failures = state.attempt, state.failures
@@ -138,6 +177,8 @@ class Runner:
                 await self.journal.record(
                     StepRetrying(step_id=step.id, attempt=attempt, delay=delay)
                 )
+                if failures and not resumed:  # not a start again after a restart
+                    STEP_RETRIES.labels(step.type).inc()
                 if delay:
                     await asyncio.sleep(delay)
             resumed = False
@@ -157,11 +198,15 @@ class Runner:
                 failures += 1
                 error = _describe(exc, timeout)
                 final = failures >= attempts or (isinstance(exc, StepError) and exc.permanent)
+                current.add_event("attempt failed", {"attempt": attempt, "error": error})
                 await self.journal.record(
                     StepFailed(step_id=step.id, attempt=attempt, error=error, final=final)
                 )
+                # Found by the execution's id in the central logs (`step` is bound above).
+                self.log.warning("step attempt failed", attempt=attempt, error=error, final=final)
                 if not final:
                     continue
+                current.set_status(StatusCode.ERROR, error)
                 if step.on_error == "continue":
                     self.scope.outputs[step.id] = None
                     return

@@ -15,16 +15,22 @@ from collections.abc import Callable
 
 import nats
 from nats.aio.client import Client as NATS
-from prometheus_client import Counter, Gauge
 
 from cortex.kernel.logging import get_logger
+from cortex.kernel.metrics import EVERY_PROCESS, counter, gauge
 from cortex.kernel.settings import Settings, redact_url
 from cortex.kernel.waiting import within
 
 log = get_logger()
 
-CONNECTED = Gauge("cortex_nats_connected", "1 while this process is connected to NATS")
-RECONNECTS = Counter("cortex_nats_reconnects_total", "Reconnections to NATS after a loss")
+CONNECTED = gauge(
+    "cortex_nats_connected",
+    "1 while this process is connected to NATS",
+    exported_by=EVERY_PROCESS,
+)
+RECONNECTS = counter(
+    "cortex_nats_reconnects_total", "Reconnections to NATS after a loss", exported_by=EVERY_PROCESS
+)
 
 
 async def connect(

@@ -19,22 +19,28 @@ import time
 
 import msgspec
 from nats.js.client import JetStreamContext
-from prometheus_client import Counter, Gauge
 
 from cortex.contracts import headers
 from cortex.contracts.events import EventEnvelope
 from cortex.contracts.subjects import Subjects
 from cortex.kernel.logging import get_logger
+from cortex.kernel.metrics import SERVICES, counter, gauge, lease_holder
 from cortex.kernel.store.port import EventStore
 from cortex.kernel.waiting import cancel_and_wait, wait_event
 
 log = get_logger()
 
-PUBLISHED = Counter(
-    "cortex_relay_published_events_total", "Events the outbox relay published", ["service"]
+PUBLISHED = counter(
+    "cortex_relay_published_events_total",
+    "Events the outbox relay published",
+    ["service"],
+    exported_by=f"{SERVICES}: {lease_holder('<service>.relay')}",
 )
-LAG = Gauge(
-    "cortex_relay_lag_events", "Events appended but not yet acknowledged by JetStream", ["service"]
+LAG = gauge(
+    "cortex_relay_lag_events",
+    "Events appended but not yet acknowledged by JetStream, as the relay last saw them",
+    ["service"],
+    exported_by=f"{SERVICES}: {lease_holder('<service>.relay')}",
 )
 
 CHECKPOINT_KEY = "relay:checkpoint"
@@ -109,7 +115,9 @@ class OutboxRelay:
                     # that fails stops the batch there, so no later event reaches the stream
                     # before it (publishing a batch at once let later events overtake one that
                     # failed and was published again afterwards).
+                    lag = LAG.labels(self._service)
                     for event in batch:
+                        lag.set(batch[-1].position - self.checkpoint)
                         await self._publish(event)
                         self.checkpoint = event.position
                         sent += 1
@@ -135,6 +143,10 @@ class OutboxRelay:
         except Exception as exc:
             # Nothing is lost: the next start publishes whatever is after the checkpoint.
             log.warning("relay not flushed at stop", error=str(exc) or type(exc).__name__)
+        # The replica that relays next reports the lag; a figure left here would be counted
+        # twice when the platform's lag is summed.
+        with contextlib.suppress(KeyError):
+            LAG.remove(self._service)
 
     async def _publish(self, event: EventEnvelope) -> None:
         await self._js.publish(

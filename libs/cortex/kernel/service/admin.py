@@ -1,6 +1,7 @@
 """Every process's admin port: `/health`, `/ready` and `/metrics`, on uvicorn.
 
-A plain ASGI callable rather than a framework app: three fixed routes, no request bodies.
+A plain ASGI callable rather than a framework app: three fixed routes, no request bodies, and
+whatever a process adds of the same kind (the gateway's `/metrics/nats`).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Awaitable, Callable, Generator, MutableMapping
+from collections.abc import Awaitable, Callable, Generator, Mapping, MutableMapping
 from typing import Any
 
 import msgspec
@@ -21,12 +22,15 @@ from cortex.kernel import __version__
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def admin_app(
-    readiness: Callable[[], dict[str, bool]],
-) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    readiness: Callable[[], dict[str, bool]], routes: Mapping[str, App] | None = None
+) -> App:
+    """`routes`: more paths, each answered by its ASGI app."""
     metrics = make_asgi_app()
+    extra = dict(routes or {})
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,6 +38,9 @@ def admin_app(
         path = scope["path"]
         if path == "/metrics":
             await metrics(scope, receive, send)
+            return
+        if path in extra:
+            await extra[path](scope, receive, send)
             return
         if path == "/health":
             await _json(send, 200, msgspec.json.encode(Health(version=__version__)))
@@ -104,9 +111,15 @@ class EmbeddedServer(uvicorn.Server):
 class AdminServer:
     """uvicorn serving the admin app inside the process's own event loop."""
 
-    def __init__(self, host: str, port: int, readiness: Callable[[], dict[str, bool]]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        readiness: Callable[[], dict[str, bool]],
+        routes: Mapping[str, App] | None = None,
+    ) -> None:
         config = uvicorn.Config(
-            admin_app(readiness),
+            admin_app(readiness, routes),
             host=host,
             port=port,
             log_config=None,

@@ -35,7 +35,7 @@ from nats.js.client import JetStreamContext
 from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import Service
-from prometheus_client import Counter, Histogram
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from cortex.contracts import headers as h
 from cortex.contracts.errors import ErrorCode
@@ -46,36 +46,48 @@ from cortex.kernel.bus.connection import connect, disconnect
 from cortex.kernel.bus.relay import OutboxRelay
 from cortex.kernel.bus.rpc import ServiceClient
 from cortex.kernel.bus.streams import ensure_buckets, ensure_streams
+from cortex.kernel.context import incoming
 from cortex.kernel.errors import Conflict, CortexError, Internal, NotFound, from_validation
 from cortex.kernel.events import Quarantine, check_publishable
 from cortex.kernel.follow import LogFollower
 from cortex.kernel.ids import new_id
 from cortex.kernel.keyed_lock import KeyedLocks
 from cortex.kernel.leases import LeaseBucket, Singleton, holder_name
-from cortex.kernel.logging import get_logger
+from cortex.kernel.logging import get_logger, publish_logs, stop_publishing_logs
+from cortex.kernel.metrics import RUNTIME, SERVICES, counter, histogram
 from cortex.kernel.projection import Projection, ProjectionRunner
 from cortex.kernel.service.admin import AdminServer
 from cortex.kernel.service.context import ClaimState, Context, PendingClaim
 from cortex.kernel.settings import Settings
 from cortex.kernel.store import AlreadyApplied, Claim, EventStore, NewEvent, open_store
+from cortex.kernel.tracing import traced_process
 from cortex.kernel.waiting import within
 
 Req = TypeVar("Req")
 
-REQUESTS = Counter(
+REQUESTS = counter(
     "cortex_service_requests_total",
     "Requests answered by service endpoints",
     ["service", "endpoint", "code"],
+    exported_by=RUNTIME,
 )
-LATENCY = Histogram(
+LATENCY = histogram(
     "cortex_service_request_duration_seconds",
     "Time to answer a request",
     ["service", "endpoint"],
+    exported_by=RUNTIME,
 )
-APPENDS = Histogram(
+APPENDS = histogram(
     "cortex_eventstore_append_duration_seconds",
     "Time to append to the event store",
     ["service"],
+    exported_by=SERVICES,
+)
+APPENDED = counter(
+    "cortex_eventstore_appended_events_total",
+    "Events appended to the event store (its events per second are the rate of this)",
+    ["service"],
+    exported_by=SERVICES,
 )
 
 IDEMPOTENCY_TTL = 24 * 3600.0
@@ -96,12 +108,16 @@ class _Remembered(msgspec.Struct, frozen=True):
 
 
 class Endpoint(Generic[Req]):
-    def __init__(self, verb: str, request_type: type[Req], handler: Handler[Req]) -> None:
+    def __init__(
+        self, verb: str, request_type: type[Req], handler: Handler[Req], *, deferred: bool = False
+    ) -> None:
         self.verb = verb
         self.request_type = request_type
         self.handler = handler
         self.decoder = msgspec.json.Decoder(request_type)
         self.micro_name = verb.replace(".", "-")
+        self.deferred = deferred
+        """Not subscribed until `ServiceRuntime.open_endpoint`."""
 
 
 class _EndpointStats:
@@ -175,13 +191,28 @@ class ServiceRuntime:
     # --- declaring the service -----------------------------------------------------------
 
     def endpoint(
-        self, verb: str, request_type: type[Req]
+        self, verb: str, request_type: type[Req], *, deferred: bool = False
     ) -> Callable[[Handler[Req]], Handler[Req]]:
+        """`deferred`: this replica takes no request for `verb` until `open_endpoint(verb)`,
+        so that one which cannot answer yet (an index still loading) leaves the requests to
+        the replicas that can (the queue group only knows subscribed ones)."""
+
         def register(handler: Handler[Req]) -> Handler[Req]:
-            self._endpoints.append(Endpoint(verb, request_type, handler))
+            self._endpoints.append(Endpoint(verb, request_type, handler, deferred=deferred))
             return handler
 
         return register
+
+    async def open_endpoint(self, verb: str) -> None:
+        """Start taking requests for the deferred endpoint `verb` (at start, if the service
+        does not serve yet)."""
+        ep = next(e for e in self._endpoints if e.verb == verb)
+        if not ep.deferred:
+            return
+        ep.deferred = False
+        if self._micro is not None and not self._stopped.is_set():
+            await self._subscribe(ep)
+            await self.nc.flush()
 
     def on_start(self, hook: Hook) -> Hook:
         """Run after the service is connected and caught up, before it takes requests."""
@@ -253,6 +284,7 @@ class ServiceRuntime:
         with pending.writing() if pending else contextlib.nullcontext() as claim:
             version = await self.store.append(stream_id, events, expected_version, claim=claim)
         APPENDS.labels(self.name).observe(time.perf_counter() - started)
+        APPENDED.labels(self.name).inc(len(events))
         if self._nc is not None:
             # The other replicas (and whichever of them relays) hear of it at once; a prompt
             # lost with a connection is covered by their periodic catch-up.
@@ -319,6 +351,8 @@ class ServiceRuntime:
         self._nc = await connect(s, f"{self.subjects.root}-{self.name}", on_state=self._on_nats)
         self._js = self._nc.jetstream()
         await ensure_streams(self._js, self.subjects)
+        # After the streams: a line published before `CORTEX_LOGS` exists is stored nowhere.
+        publish_logs(self._nc, self.subjects)
         await ensure_buckets(self._js, self.subjects)
         await self.leases.open(
             self._js,
@@ -375,12 +409,8 @@ class ServiceRuntime:
             metadata=self._info,
         )
         for ep in self._endpoints:
-            self._stats[ep.micro_name] = _EndpointStats()
-            await self._micro.add_endpoint(
-                name=ep.micro_name,
-                subject=self.subjects.command(self.name, ep.verb),
-                handler=self._dispatcher(ep),
-            )
+            if not ep.deferred:
+                await self._subscribe(ep)
         # Subscriptions sit in the client's buffer until flushed; ready means reachable.
         await self._nc.flush()
         self._serving = True
@@ -392,6 +422,15 @@ class ServiceRuntime:
             admin_url=self._admin.url,
             store=self._store.location if self._store else None,
             endpoints=len(self._endpoints),
+        )
+
+    async def _subscribe(self, ep: Endpoint[Any]) -> None:
+        assert self._micro is not None
+        self._stats[ep.micro_name] = _EndpointStats()
+        await self._micro.add_endpoint(
+            name=ep.micro_name,
+            subject=self.subjects.command(self.name, ep.verb),
+            handler=self._dispatcher(ep),
         )
 
     async def stop(self) -> None:
@@ -423,6 +462,8 @@ class ServiceRuntime:
             await self._stop_step("stop following the log", self._follower.stop(), 5)
         if self._runner:
             await self._stop_step("save read models", self._runner.save(), grace + 5)
+        if self._nc:
+            await stop_publishing_logs(self._nc)
         if self._nc and not await disconnect(self._nc, grace):
             self.log.warning("nats not drained within the grace period; closed", timeout=grace)
         if self._store:
@@ -487,17 +528,35 @@ class ServiceRuntime:
 
     async def _serve(self, ep: Endpoint[Any], request: Request) -> None:
         hdrs = request.headers or {}
-        ctx = Context(
-            correlation_id=hdrs.get(h.CORRELATION_ID) or new_id(),
-            actor=hdrs.get(h.ACTOR),
-            idempotency_key=hdrs.get(h.IDEMPOTENCY_KEY) or None,
-            log=self.log.bind(endpoint=ep.verb, correlation_id=hdrs.get(h.CORRELATION_ID)),
-        )
+        correlation_id = hdrs.get(h.CORRELATION_ID) or new_id()
+        # The request's correlation id and trace, for everything the handler logs and sends.
+        with incoming(
+            hdrs,
+            f"{self.name}/{ep.verb}",
+            SpanKind.SERVER,
+            correlation_id=correlation_id,
+            attributes={"rpc.system": "nats", "rpc.service": self.name, "rpc.method": ep.verb},
+        ) as span:
+            ctx = Context(
+                correlation_id=correlation_id,
+                actor=hdrs.get(h.ACTOR),
+                idempotency_key=hdrs.get(h.IDEMPOTENCY_KEY) or None,
+                log=self.log.bind(endpoint=ep.verb),
+            )
+            await self._serve_request(ep, request, ctx, span)
+
+    async def _serve_request(
+        self, ep: Endpoint[Any], request: Request, ctx: Context, span: Span
+    ) -> None:
         started = time.perf_counter()
         if ctx.idempotency_key:
             reply = await self._idempotent(ep, request.data, ctx)
         else:
             reply = await self._answer(ep, request.data, ctx)
+        if reply.error is not None:
+            span.set_attribute("cortex.error_code", reply.error.code.value)
+            if reply.error.code in _RETRYABLE:  # the service's failure, not the caller's
+                span.set_status(StatusCode.ERROR, reply.error.message)
         code = "ok" if reply.error is None else reply.error.code.value
         elapsed = time.perf_counter() - started
         REQUESTS.labels(self.name, ep.verb, code).inc()
@@ -650,4 +709,5 @@ _RETRYABLE = {ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.INTERNAL}
 
 def run_service(runtime: ServiceRuntime) -> None:
     """Entry point of a service's `__main__`: run until a signal, exit 0 after a clean stop."""
-    asyncio.run(runtime.run())
+    with traced_process(runtime.settings, runtime.name):
+        asyncio.run(runtime.run())

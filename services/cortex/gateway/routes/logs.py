@@ -1,0 +1,227 @@
+"""Central logs: search the stream `CORTEX_LOGS` (the messaging service's index) and follow it
+live (server-sent events, read from JetStream here)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, get
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from cortex.contracts.logs import LogFilter, LogLevel, LogLine, LogPage, SearchLogs
+from cortex.gateway.state import Gateway, GatewayDep
+from cortex.kernel.errors import Invalid, NotFound, Unavailable
+from cortex.kernel.log_lines import log_line, matches
+
+TAGS = ["logs"]
+KEEPALIVE = 15.0
+"""Seconds between SSE comments that keep proxies from closing a quiet stream."""
+
+Service = Annotated[
+    str | None,
+    QueryParameter(
+        description="Lines of this process kind: gateway, registry, lifecycle, "
+        "messaging, workflow, host"
+    ),
+]
+Level = Annotated[LogLevel | None, QueryParameter(description="This level or a worse one")]
+Agent = Annotated[
+    str | None,
+    QueryParameter(description="The agent's id or name: lines with its `agent_id`"),
+]
+Execution = Annotated[str | None, QueryParameter(description="Lines with this `execution_id`")]
+Correlation = Annotated[str | None, QueryParameter(description="Lines with this `correlation_id`")]
+Text = Annotated[
+    str | None,
+    QueryParameter(
+        min_length=3,
+        max_length=200,
+        description="Lines whose JSON text holds this (3 to 200 characters; A to Z match "
+        "either case)",
+    ),
+]
+Since = Annotated[
+    datetime | None,
+    QueryParameter(description="Stored at or after (ISO 8601; UTC unless it says otherwise)"),
+]
+Until = Annotated[
+    datetime | None,
+    QueryParameter(description="Stored at or before (ISO 8601; UTC unless it says otherwise)"),
+]
+
+
+@get(
+    "/api/v1/logs",
+    tags=TAGS,
+    summary="Log lines of every process, newest first, filtered",
+    description="Every filter given must match. A page is the same whichever messaging "
+    "replica answers it; `next` is the `before` of the page after it, and `last_seq` the "
+    "`after` from which `/api/v1/logs/stream` goes on.",
+)
+async def search_logs(
+    gw: GatewayDep,
+    request: Request[Any, Any, Any],
+    service: Service = None,
+    level: Level = None,
+    agent: Agent = None,
+    execution: Execution = None,
+    correlation: Correlation = None,
+    text: Text = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    before: Annotated[
+        str | None, QueryParameter(description="The `next` of a page: the lines before it")
+    ] = None,
+) -> LogPage:
+    wanted = await _filter(
+        gw, request, service, level, agent, execution, correlation, text, since, until
+    )
+    query = SearchLogs(**msgspec.structs.asdict(wanted), limit=limit, before=before)
+    try:
+        return await gw.ask("messaging", "log.search", query, LogPage, request)
+    except Unavailable as exc:
+        if exc.message == "the messaging service is not running":  # nobody took the request
+            # A messaging replica takes searches only once its index has caught up.
+            raise Unavailable(
+                "no messaging replica has its log index ready: it is still reading the log "
+                "stream, or the messaging service is not running; retry shortly"
+            ) from None
+        raise
+
+
+@get(
+    "/api/v1/logs/stream",
+    tags=TAGS,
+    summary="Server-sent events: each new log line that matches, as it is stored",
+    description="The filters of `GET /api/v1/logs`. Each event is `log`, its `id` the line's "
+    "`seq` and its data a `LogLine`. `after` (or a reconnecting client's `Last-Event-ID`) "
+    "starts after that line, so a page's `last_seq` continues the page without a gap; else "
+    "`since` starts with the lines stored since then, and without any of them the stream "
+    "starts with the next line stored. An `until` ends the stream.",
+    responses={
+        200: ResponseSpec(
+            LogLine,
+            media_type="text/event-stream",
+            description="`event: log`, `id: <seq>`, `data: <LogLine>` per line",
+        )
+    },
+)
+async def stream_logs(
+    gw: GatewayDep,
+    request: Request[Any, Any, Any],
+    service: Service = None,
+    level: Level = None,
+    agent: Agent = None,
+    execution: Execution = None,
+    correlation: Correlation = None,
+    text: Text = None,
+    since: Since = None,
+    until: Until = None,
+    after: Annotated[
+        int | None, QueryParameter(ge=0, description="Start after the line of this `seq`")
+    ] = None,
+) -> ServerSentEvent:
+    wanted = await _filter(
+        gw, request, service, level, agent, execution, correlation, text, since, until
+    )
+    resume = request.headers.get("last-event-id")
+    if resume is not None:
+        try:
+            after = int(resume)
+        except ValueError:
+            raise Invalid.field("Last-Event-ID", "must be the id of an event sent") from None
+    if not gw.nats_connected:  # a 503 now, rather than a stream that says nothing
+        raise Unavailable("the gateway is not connected to NATS")
+    return ServerSentEvent(_follow(gw, wanted, after))
+
+
+async def _filter(
+    gw: Gateway,
+    request: Request[Any, Any, Any],
+    service: str | None,
+    level: LogLevel | None,
+    agent: str | None,
+    execution: str | None,
+    correlation: str | None,
+    text: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> LogFilter:
+    agent_id = None
+    if agent is not None:
+        try:
+            agent_id = (await gw.agent(agent, request)).id
+        except NotFound:
+            agent_id = agent  # a purged agent's id still finds the lines it left
+    return LogFilter(
+        service=service,
+        level=level,
+        agent_id=agent_id,
+        execution_id=execution,
+        correlation_id=correlation,
+        text=text,
+        since=_utc(since),
+        until=_utc(until),
+    )
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
+async def _follow(
+    gw: Gateway, wanted: LogFilter, after: int | None
+) -> AsyncIterator[ServerSentEventMessage]:
+    """An ordered consumer of the stream (the server keeps it in memory and forgets it when
+    the follower goes), narrowed to one service's subjects when the filter names one; the
+    other filters are checked here, line by line."""
+    subjects = gw.subjects
+    if after is not None:
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1
+        )
+    elif wanted.since is not None:
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=wanted.since
+        )
+    else:
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
+    sub = await gw.nc.jetstream().subscribe(
+        subjects.log(wanted.service or "*", "*"),
+        stream=subjects.logs_stream,
+        ordered_consumer=True,
+        idle_heartbeat=5.0,
+        config=config,
+    )
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=KEEPALIVE)
+            except (NatsTimeoutError, TimeoutError):
+                yield ServerSentEventMessage(comment="keep-alive")
+                continue
+            stored_at = msg.metadata.timestamp
+            if wanted.until is not None and stored_at > wanted.until:
+                return
+            if not matches(wanted, msg.subject, msg.data, stored_at):
+                continue
+            seq = msg.metadata.sequence.stream
+            line = log_line(seq, stored_at, msg.data)
+            yield ServerSentEventMessage(
+                data=msgspec.json.encode(line).decode(), event="log", id=seq
+            )
+    finally:
+        with contextlib.suppress(Exception):  # the connection may be gone with the consumer
+            await sub.unsubscribe()
+
+
+ROUTES = [search_logs, stream_logs]
