@@ -15,6 +15,7 @@ import pytest
 from cortex.kernel.ids import new_id
 from cortex.kernel.messages import send_to_agent
 from cortex.kernel.settings import load_settings
+from tests.support.polling import until
 from tests.support.stack import FAST_HEALTH, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -41,20 +42,25 @@ def wait_for(check: object, timeout: float, what: str) -> None:
     raise AssertionError(f"{what} not reached in {timeout}s")
 
 
-async def inboxes_settled(url: str) -> bool:
-    """No inbox partition has a message waiting or delivered and not yet acknowledged.
-    `url`: one server's, or a cluster's separated by commas."""
+async def inboxes_settled(url: str) -> tuple[bool, dict[str, tuple[int, int, int]]]:
+    """Whether no inbox partition has a message waiting or delivered and not yet acknowledged,
+    and each unsettled one's (pending, ack pending, redelivered). `url`: one server's, or a
+    cluster's separated by commas."""
     subjects = load_settings({}).subjects()
     nc = await nats.connect(servers=url.split(","))
     try:
         js = nc.jetstream()
+        unsettled = {}
         for partition in range(subjects.inbox_partitions):
-            info = await js.consumer_info(
-                subjects.messages_stream, subjects.inbox_consumer(partition)
-            )
+            name = subjects.inbox_consumer(partition)
+            info = await js.consumer_info(subjects.messages_stream, name)
             if info.num_pending or info.num_ack_pending:
-                return False
-        return True
+                unsettled[name] = (
+                    info.num_pending or 0,
+                    info.num_ack_pending or 0,
+                    info.num_redelivered or 0,
+                )
+        return not unsettled, unsettled
     finally:
         await nc.close()
 
@@ -141,10 +147,10 @@ def test_nothing_lost_and_nothing_handled_twice_through_crashes(tmp_path: Path) 
         expected = {m for _, m in targets}
         wait_for(lambda: expected <= set(ledger(records)), 180, "every message handled")
         # Nothing can come again once no inbox consumer holds a message unacknowledged.
-        wait_for(
+        until(
             lambda: asyncio.run(inboxes_settled(f"nats://127.0.0.1:{stack.nats_port}")),
-            60,
-            "every inbox acknowledged",
+            "every inbox acknowledged (pending, ack pending, redelivered)",
+            timeout=60,
         )
         seen = ledger(records)
         assert expected - set(seen) == set(), "lost messages"

@@ -22,6 +22,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import StatusCode as NatsStatus
 from nats.js.client import JetStreamContext
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, StatusCode
@@ -43,6 +44,7 @@ from cortex.kernel.messages import (
     stash_if_large,
 )
 from cortex.kernel.metrics import HOSTS, counter
+from cortex.kernel.waiting import cancel_and_wait
 from cortex.sdk.agent import Reply
 
 from .handled import SKIPPED, HandledIds
@@ -60,6 +62,11 @@ for _outcome in ("ok", "failed", "timeout", "not_running"):
     HANDED_OVER.labels(_outcome)  # series at 0 from the start: a rate reads 0, not "no data"
 
 DELIVERY_HEADER = "Cortex-Delivery"
+WORKING = "working"
+"""The status of a hand-over's interim answer: the handler still runs."""
+HANDOVER_PROGRESS = 1.0
+HANDOVER_SILENCE = 5.0
+"""Seconds without a word from the host a message was handed to before it counts as lost."""
 
 
 class AgentNotHere(Exception):
@@ -190,25 +197,45 @@ class Dispatcher:
             raise
 
     async def _hand_over(self, agent_id: str, msg: Msg) -> None:
+        """Pass the message to a host that runs the agent and wait for its handler's outcome.
+
+        That host says "working" every `HANDOVER_PROGRESS` seconds while the handler runs. A
+        request or answer lost with a nats-server node is noticed after `HANDOVER_SILENCE`
+        seconds without a word, and the message comes back a little later; waiting out the
+        whole `handover_timeout` instead held it in progress for ten minutes."""
         headers = dict(msg.headers or {})
         headers[DELIVERY_HEADER] = str(msg.metadata.num_delivered if msg.metadata else 1)
+        inbox = self._nc.new_inbox()
+        replies = await self._nc.subscribe(inbox)
         try:
-            answer = await self._nc.request(
-                self._subjects.deliver(agent_id),
-                msg.data,
-                headers=headers,
-                timeout=self._handover_timeout,
+            await self._nc.publish(
+                self._subjects.deliver(agent_id), msg.data, reply=inbox, headers=headers
             )
+            answer = await self._outcome(replies)
         except NoRespondersError:
             HANDED_OVER.labels("not_running").inc()
             raise AgentNotHere(f"no host runs agent {agent_id}") from None
         except (NatsTimeoutError, TimeoutError):
             HANDED_OVER.labels("timeout").inc()
             raise HandlerFailed(f"the host running {agent_id} did not answer") from None
+        finally:
+            with contextlib.suppress(Exception):
+                await replies.unsubscribe()
         if (answer.headers or {}).get(m.STATUS) != "ok":
             HANDED_OVER.labels("failed").inc()
             raise HandlerFailed(answer.data.decode(errors="replace"))
         HANDED_OVER.labels("ok").inc()
+
+    async def _outcome(self, replies: Subscription) -> Msg:
+        """The answer after any number of "working" notes; raises `NoRespondersError` when
+        nobody took the request, `TimeoutError` after a silence or the overall timeout."""
+        async with asyncio.timeout(self._handover_timeout):
+            while True:
+                answer = await replies.next_msg(timeout=HANDOVER_SILENCE)
+                if JetStreamContext.is_status_msg(answer) == NatsStatus.SERVICE_UNAVAILABLE:
+                    raise NoRespondersError
+                if (answer.headers or {}).get(m.STATUS) != WORKING:
+                    return answer
 
     # --- from another host -----------------------------------------------------------------
 
@@ -227,14 +254,24 @@ class Dispatcher:
         if replica is None:
             status, body = "error", f"agent {agent_id} stopped on this host".encode()
         else:
+            progress = asyncio.create_task(self._say_working(msg.reply))
             try:
                 await self._handle_here(replica, read_message(msg, agent_id))
             except Exception as exc:
                 status, body = "error", str(exc).encode()
+            finally:
+                await cancel_and_wait(progress)
         try:
             await self._nc.publish(msg.reply, body, headers={m.STATUS: status})
         except Exception as exc:
             log.debug("hand-over answer not sent", error=str(exc))
+
+    async def _say_working(self, reply_to: str) -> None:
+        """Tell the host that handed a message over that its handler still runs."""
+        while True:
+            await asyncio.sleep(HANDOVER_PROGRESS)
+            with contextlib.suppress(Exception):  # NATS away: the silence says it
+                await self._nc.publish(reply_to, b"", headers={m.STATUS: WORKING})
 
     # --- straight to one replica ------------------------------------------------------------
 

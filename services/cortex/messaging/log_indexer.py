@@ -177,42 +177,49 @@ class LogIndexer:
         subjects = self._runtime.subjects
         sub: JetStreamContext.PullSubscription | None = None
         idle = 0
-        while True:
-            try:
-                if sub is None:
-                    sub = await js.pull_subscribe(
-                        f"{subjects.root}.log.>",
-                        stream=subjects.logs_stream,
-                        config=ConsumerConfig(
-                            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                            opt_start_seq=self._read_through + 1,
-                            ack_policy=AckPolicy.NONE,
-                            mem_storage=True,
-                            inactive_threshold=CONSUMER_IDLE_LIMIT,
-                        ),
-                    )
+        try:
+            while True:
                 try:
-                    batch = await sub.fetch(FETCH, timeout=FETCH_WAIT)
-                except (NatsTimeoutError, TimeoutError):
-                    idle += 1
-                    if idle % CHECK_CONSUMER_EVERY == 0:
-                        await sub.consumer_info()  # raises when the consumer is gone
-                    continue
-                idle = 0
-                for msg in batch:
-                    self._take(msg)
-                if len(self._pending) >= BATCH:
-                    self._kick.set()
-                if len(self._pending) >= HOLD_BACK:
-                    self._room.clear()
-                    await self._room.wait()
-            except Exception as exc:
-                log.warning("log stream not read; reading on", error=str(exc) or repr(exc))
-                if sub is not None:
-                    with contextlib.suppress(Exception):
-                        await sub.unsubscribe()
-                    sub = None
-                await asyncio.sleep(RETRY_PAUSES[0])
+                    if sub is None:
+                        sub = await js.pull_subscribe(
+                            f"{subjects.root}.log.>",
+                            stream=subjects.logs_stream,
+                            config=ConsumerConfig(
+                                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                                opt_start_seq=self._read_through + 1,
+                                ack_policy=AckPolicy.NONE,
+                                mem_storage=True,
+                                inactive_threshold=CONSUMER_IDLE_LIMIT,
+                            ),
+                        )
+                    try:
+                        batch = await sub.fetch(FETCH, timeout=FETCH_WAIT)
+                    except (NatsTimeoutError, TimeoutError):
+                        idle += 1
+                        if idle % CHECK_CONSUMER_EVERY == 0:
+                            await sub.consumer_info()  # raises when the consumer is gone
+                        continue
+                    idle = 0
+                    for msg in batch:
+                        self._take(msg)
+                    if len(self._pending) >= BATCH:
+                        self._kick.set()
+                    if len(self._pending) >= HOLD_BACK:
+                        self._room.clear()
+                        await self._room.wait()
+                except Exception as exc:
+                    log.warning("log stream not read; reading on", error=str(exc) or repr(exc))
+                    if sub is not None:
+                        with contextlib.suppress(Exception):
+                            await sub.unsubscribe()
+                        sub = None
+                    await asyncio.sleep(RETRY_PAUSES[0])
+        finally:
+            # A pull's late status lines wait in the subscription's queue; left subscribed, the
+            # connection's drain at stop waits for someone to read them (five seconds lost).
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
     def _take(self, msg: Msg) -> None:
         seq = msg.metadata.sequence.stream

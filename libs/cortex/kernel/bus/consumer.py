@@ -145,6 +145,10 @@ class DurableConsumer:
                 except ConnectionClosedError:
                     log.info("consumer stopped: connection closed", consumer=self.durable)
                     return
+                except Exception as exc:  # a dead pull loop would leave its inbox unread
+                    log.warning("pull broken", consumer=self.durable, error=str(exc) or repr(exc))
+                    await asyncio.sleep(0.5)
+                    break
                 status = JetStreamContext.is_status_msg(msg)
                 if status == StatusCode.CONTROL_MESSAGE:
                     continue  # an idle heartbeat
