@@ -6,7 +6,7 @@ lines under it are what it printed: a command shown printing `error: ...` must f
 error, every other one must succeed. A ```yaml or ```json block whose info string says
 `file=NAME` is a file the reader saves, and `$ cat NAME` followed by its content is one too.
 A block whose info string says `no-run` is shown, not run (a command that needs a tool the
-platform does not ship); the text around it says why.
+platform does not ship, or that runs until the reader stops it); the text around it says why.
 
 Ids in the docs are the ones a real run printed. The walk learns which id of this run stands for
 which id of the docs from what the commands print (the n-th id a command printed is the n-th

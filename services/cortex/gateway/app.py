@@ -18,6 +18,7 @@ from cortex.gateway.problems import EXCEPTION_HANDLERS
 from cortex.gateway.request_context import RequestContext
 from cortex.gateway.routes import (
     agents,
+    changes,
     hosts,
     logs,
     messaging,
@@ -47,6 +48,7 @@ ROUTES: list[Any] = [
     *pools.ROUTES,
     *hosts.ROUTES,
     *logs.ROUTES,
+    *changes.ROUTES,
 ]
 
 

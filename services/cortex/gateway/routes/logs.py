@@ -3,7 +3,6 @@ live (server-sent events, read from JetStream here)."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -13,17 +12,15 @@ from litestar import Request, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.aio.msg import Msg
 
 from cortex.contracts.logs import LogFilter, LogLevel, LogLine, LogPage, SearchLogs
+from cortex.gateway.sse import connected, follow, resume_after, start
 from cortex.gateway.state import Gateway, GatewayDep
-from cortex.kernel.errors import Invalid, NotFound, Unavailable
+from cortex.kernel.errors import NotFound, Unavailable
 from cortex.kernel.log_lines import log_line, matches
 
 TAGS = ["logs"]
-KEEPALIVE = 15.0
-"""Seconds between SSE comments that keep proxies from closing a quiet stream."""
 
 Service = Annotated[
     str | None,
@@ -133,14 +130,8 @@ async def stream_logs(
     wanted = await _filter(
         gw, request, service, level, agent, execution, correlation, text, since, until
     )
-    resume = request.headers.get("last-event-id")
-    if resume is not None:
-        try:
-            after = int(resume)
-        except ValueError:
-            raise Invalid.field("Last-Event-ID", "must be the id of an event sent") from None
-    if not gw.nats_connected:  # a 503 now, rather than a stream that says nothing
-        raise Unavailable("the gateway is not connected to NATS")
+    after = resume_after(request, after)
+    connected(gw)
     return ServerSentEvent(_follow(gw, wanted, after))
 
 
@@ -178,50 +169,30 @@ def _utc(at: datetime | None) -> datetime | None:
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
-async def _follow(
+def _follow(
     gw: Gateway, wanted: LogFilter, after: int | None
 ) -> AsyncIterator[ServerSentEventMessage]:
-    """An ordered consumer of the stream (the server keeps it in memory and forgets it when
-    the follower goes), narrowed to one service's subjects when the filter names one; the
-    other filters are checked here, line by line."""
+    """Narrowed to one service's subjects when the filter names one; the other filters are
+    checked here, line by line."""
+
+    def render(msg: Msg) -> ServerSentEventMessage | None:
+        stored_at = msg.metadata.timestamp
+        if wanted.until is not None and stored_at > wanted.until:
+            raise StopAsyncIteration
+        if not matches(wanted, msg.subject, msg.data, stored_at):
+            return None
+        seq = msg.metadata.sequence.stream
+        line = log_line(seq, stored_at, msg.data)
+        return ServerSentEventMessage(data=msgspec.json.encode(line).decode(), event="log", id=seq)
+
     subjects = gw.subjects
-    if after is not None:
-        config = ConsumerConfig(
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1
-        )
-    elif wanted.since is not None:
-        config = ConsumerConfig(
-            deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=wanted.since
-        )
-    else:
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
-    sub = await gw.nc.jetstream().subscribe(
+    return follow(
+        gw,
         subjects.log(wanted.service or "*", "*"),
-        stream=subjects.logs_stream,
-        ordered_consumer=True,
-        idle_heartbeat=5.0,
-        config=config,
+        subjects.logs_stream,
+        start(after, wanted.since),
+        render,
     )
-    try:
-        while True:
-            try:
-                msg = await sub.next_msg(timeout=KEEPALIVE)
-            except (NatsTimeoutError, TimeoutError):
-                yield ServerSentEventMessage(comment="keep-alive")
-                continue
-            stored_at = msg.metadata.timestamp
-            if wanted.until is not None and stored_at > wanted.until:
-                return
-            if not matches(wanted, msg.subject, msg.data, stored_at):
-                continue
-            seq = msg.metadata.sequence.stream
-            line = log_line(seq, stored_at, msg.data)
-            yield ServerSentEventMessage(
-                data=msgspec.json.encode(line).decode(), event="log", id=seq
-            )
-    finally:
-        with contextlib.suppress(Exception):  # the connection may be gone with the consumer
-            await sub.unsubscribe()
 
 
 ROUTES = [search_logs, stream_logs]

@@ -34,10 +34,8 @@ from cortex.contracts.workflow import (
     WorkflowView,
 )
 from cortex.gateway.routes.templates import UNCHANGED, registered
+from cortex.gateway.sse import KEEPALIVE, comment
 from cortex.gateway.state import Gateway, GatewayDep, IdempotencyKey
-
-KEEPALIVE = 15.0
-"""Seconds between SSE comments that keep proxies from closing a quiet stream."""
 
 
 class ExecuteBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -224,7 +222,7 @@ async def _follow(
                 async with asyncio.timeout(KEEPALIVE):
                     msg = await events.get()
             except TimeoutError:
-                yield ServerSentEventMessage(comment="keep-alive")
+                yield comment("keep-alive")
                 continue
             envelope = msgspec.json.decode(msg.data, type=EventEnvelope)
             if envelope.version <= last:
