@@ -14,6 +14,7 @@ from cortex.kernel.settings import Settings, load_settings
 from cortex.kernel.store import EventStore, open_store
 from tests.support.arango import arango_server
 from tests.support.nats import TEST_LOGS_BYTES, NatsServerProcess, delete_platform
+from tests.support.stack import TEST_AGENT_MODULES
 
 # The test process is no platform process: its own lines stay out of the streams of the
 # platforms it starts in-process (tests/integration/test_log_publishing.py turns it on).
@@ -54,6 +55,7 @@ def make_settings(
             "shutdown_grace": 5.0,
             "logs_max_bytes": TEST_LOGS_BYTES,
             "lease_ttl": 2.0,
+            "agent_modules": TEST_AGENT_MODULES,
         }
         values.update(overrides)
         return load_settings({}, **values)

@@ -653,3 +653,11 @@ def test_the_dashboards_are_what_their_generator_writes() -> None:
     assert result.returncode == 0, (
         f"{result.stderr}edit tools/dashboards.py and run it, not the JSON"
     )
+
+
+def test_the_modules_agent_code_may_come_from_reach_every_process() -> None:
+    """Only the built-in agents by default; the packages an agent image installs when named."""
+    default = named(render(), "ConfigMap", f"{RELEASE}-env")
+    assert default["data"]["CORTEX_AGENT_MODULES"] == ""
+    named_ones = named(render("agentModules={acme.agents,billing}"), "ConfigMap", f"{RELEASE}-env")
+    assert named_ones["data"]["CORTEX_AGENT_MODULES"] == "acme.agents,billing"

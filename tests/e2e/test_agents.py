@@ -333,10 +333,10 @@ def register(api: httpx.Client, name: str, handler: str) -> None:
 @pytest.mark.parametrize(
     ("handler", "reason"),
     [
-        (
-            "nowhere.at_all:Agent",
-            "cannot import 'nowhere.at_all': No module named 'nowhere'; agent hosts import "
-            "handlers from the folders in CORTEX_AGENT_PATH",
+        (  # allowed by CORTEX_AGENT_MODULES, but not installed on the hosts
+            "tests.support.nowhere:Agent",
+            "cannot import 'tests.support.nowhere': No module named 'tests.support.nowhere'; "
+            "agent hosts import handlers from the folders in CORTEX_AGENT_PATH",
         ),
         (
             "tests.support.sample_agents:BrokenStart",

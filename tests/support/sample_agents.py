@@ -91,3 +91,17 @@ class StepWorker(Agent):
             if calls <= int(body["fail_times"]):
                 raise RuntimeError(f"call {calls} of {key} failed on purpose")
         return {"echo": body, "replica": self.instance_id}
+
+
+class ExitsOnStart(Agent):
+    """For containment tests: its start raises SystemExit, as a careless `sys.exit()` does."""
+
+    async def on_start(self) -> None:
+        raise SystemExit(3)
+
+
+class ExitsOnMessage(Agent):
+    """For containment tests: every message it gets raises SystemExit."""
+
+    async def on_message(self, msg: Message) -> object:
+        raise SystemExit(4)

@@ -83,6 +83,9 @@ def free_nats_ports(nodes: int) -> int:
             return port
 
 
+TEST_AGENT_MODULES = "tests.support"
+"""Where the suite's agent classes live (`tests.support.sample_agents` and the like)."""
+
 TOPOLOGIES = {
     "": {},
     "replicated": {"CORTEX_REPLICAS": "2", "CORTEX_NATS_CLUSTER": "3"},
@@ -121,6 +124,8 @@ class Stack:
             "CORTEX_ADMIN_TOKEN": ADMIN_TOKEN,
             "CORTEX_SQLITE_SYNCHRONOUS": "NORMAL",
             "CORTEX_SHUTDOWN_GRACE": "5",
+            # The tests' sample agents, wherever CORTEX_AGENT_PATH points.
+            "CORTEX_AGENT_MODULES": TEST_AGENT_MODULES,
             **env,
         }
         self.env.pop("CORTEX_NATS_URL", None)

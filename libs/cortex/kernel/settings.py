@@ -105,7 +105,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     host_capacity: Annotated[int, msgspec.Meta(ge=0)] = 0
     """Most replicas an agent host takes; 0: no limit."""
     agent_path: str = ""
-    """Extra import paths (`:`-separated) where agent hosts find agent classes."""
+    """Extra import paths (`:`-separated) where agent hosts find agent classes; a template
+    may name a handler in a module under one of them."""
+    agent_modules: str = ""
+    """Module prefixes (`,`-separated, such as `mycompany.agents`) a template's handler may
+    also come from: installed packages, or code the lifecycle service cannot see on disk."""
     logs_max_bytes: Annotated[int, msgspec.Meta(ge=0)] = 0
     """Size limit of the log stream, which JetStream reserves on its disk when the stream is
     created. 0: a tenth of the data dir's free disk, rounded down to a power of two, between

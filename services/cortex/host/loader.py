@@ -5,11 +5,17 @@ from __future__ import annotations
 import importlib
 import sys
 
+from cortex.kernel.handlers import refusal
 from cortex.sdk.agent import Agent
 
 
 class HandlerError(Exception):
     """The template's handler cannot be used; the message says why, for the agent's status."""
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message`, for an agent's status and logs (`SystemExit: 2`)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def extend_path(agent_path: str) -> None:
@@ -19,8 +25,14 @@ def extend_path(agent_path: str) -> None:
             sys.path.insert(0, folder)
 
 
-def load_agent_class(handler: str, agent_path: str = "") -> type[Agent]:
-    """The class `handler` names; `agent_path` is only for the message when it is missing."""
+def load_agent_class(handler: str, agent_path: str = "", agent_modules: str = "") -> type[Agent]:
+    """The class `handler` names, from where the settings allow agent code to come from.
+
+    Whatever importing the module raises, `SystemExit` and `KeyboardInterrupt` included, is the
+    agent's failure, not the host's: the host goes on with its other agents."""
+    why = refusal(handler, agent_path, agent_modules)
+    if why:
+        raise HandlerError(why)
     module_name, _, class_name = handler.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -32,8 +44,8 @@ def load_agent_class(handler: str, agent_path: str = "") -> type[Agent]:
             f"cannot import {module_name!r}: {exc}; agent hosts import handlers from the folders "
             f"in CORTEX_AGENT_PATH and the installed packages ({where})"
         ) from None
-    except Exception as exc:  # any error the module raises while loading
-        raise HandlerError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+    except BaseException as exc:  # anything the module's own code raises while it loads
+        raise HandlerError(f"cannot import {module_name!r}: {describe(exc)}") from None
     cls = getattr(module, class_name, None)
     if cls is None:
         raise HandlerError(f"{module_name!r} has no {class_name!r}")

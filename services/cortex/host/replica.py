@@ -13,6 +13,7 @@ from cortex.kernel.messages import Message
 from cortex.kernel.waiting import wait_event
 from cortex.sdk.agent import Agent, AgentContext
 
+from .loader import HandlerError, describe
 from .metrics import ReplicaMetrics
 
 MAX_ERROR = 500
@@ -20,6 +21,11 @@ MAX_ERROR = 500
 
 class ReplicaStartError(Exception):
     pass
+
+
+class HandlerAborted(Exception):
+    """A handler raised what is not an `Exception` (`SystemExit`, `KeyboardInterrupt`...):
+    the message failed, as with any other error."""
 
 
 class Replica:
@@ -45,7 +51,10 @@ class Replica:
         self.log = get_logger(
             agent_id=spec.agent_id, agent_name=spec.agent_name, instance_id=spec.instance_id
         )
-        self.agent = cls()
+        try:
+            self.agent = cls()
+        except BaseException as exc:  # the agent's own code: its failure, not the host's
+            raise HandlerError(f"{spec.handler}() failed: {describe(exc)}") from None
         self.agent._bind(
             agent_id=spec.agent_id,
             name=spec.agent_name,
@@ -65,13 +74,18 @@ class Replica:
 
     async def start(self) -> None:
         try:
-            await asyncio.wait_for(self.agent.on_start(), timeout=self.spec.startup_timeout)
+            # In this task, not one of its own as wait_for would run it in: asyncio re-raises a
+            # SystemExit from a task of its own out of the event loop, ending the host.
+            async with asyncio.timeout(self.spec.startup_timeout):
+                await self.agent.on_start()
         except TimeoutError:
             self._fail(f"on_start did not finish within {self.spec.startup_timeout:g}s")
             raise ReplicaStartError(self.last_error) from None
-        except Exception as exc:
-            self._fail(f"on_start failed: {type(exc).__name__}: {exc}")
-            raise ReplicaStartError(self.last_error) from exc
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # SystemExit and the like included: the host goes on
+            self._fail(f"on_start failed: {describe(exc)}")
+            raise ReplicaStartError(self.last_error) from None
         self.state = "running"
 
     async def handle(self, message: Message) -> Any:
@@ -82,11 +96,16 @@ class Replica:
             began = self.metrics.started(message.created_at)
             try:
                 result = await self.agent.on_message(message)
-            except Exception as exc:
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
                 self.metrics.finished(began, ok=False)
                 self.failures += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
-                raise
+                self.last_error = describe(exc)[:MAX_ERROR]
+                if isinstance(exc, Exception):
+                    raise
+                # Raised on, SystemExit would end the host's event loop with every agent on it.
+                raise HandlerAborted(describe(exc)) from None
             finally:
                 self.inflight -= 1
                 if self.inflight == 0:
@@ -106,9 +125,12 @@ class Replica:
                 inflight=self.inflight,
             )
         try:
-            await asyncio.wait_for(self.agent.on_stop(), timeout=max(grace, 1.0))
-        except Exception as exc:
-            self.log.warning("on_stop failed", error=f"{type(exc).__name__}: {exc}")
+            async with asyncio.timeout(max(grace, 1.0)):
+                await self.agent.on_stop()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self.log.warning("on_stop failed", error=describe(exc))
 
     def report(self) -> ReplicaReport:
         return ReplicaReport(

@@ -122,8 +122,10 @@ class AgentHost:
                     )
                 )
                 continue
+            settings = self.runtime.settings
             try:
-                cls = load_agent_class(spec.handler, self.runtime.settings.agent_path)
+                cls = load_agent_class(spec.handler, settings.agent_path, settings.agent_modules)
+                replica = Replica(spec, cls, self._context, ReplicaMetrics(spec, self._agent_label))
             except HandlerError as exc:
                 failed.append(
                     ReplicaFailure(
@@ -131,7 +133,6 @@ class AgentHost:
                     )
                 )
                 continue
-            replica = Replica(spec, cls, self._context, ReplicaMetrics(spec, self._agent_label))
             self.replicas[spec.instance_id] = replica
             pending.append(replica)
 

@@ -129,7 +129,8 @@ class Lifecycle:
     async def register_template(
         self, spec: TemplateSpec, ctx: Context | None
     ) -> TemplateRegistration:
-        check_template(spec)
+        settings = self.runtime.settings
+        check_template(spec, settings.agent_path, settings.agent_modules)
         outcome = await self.template_repo.execute(
             domain.template_stream(spec.name),
             lambda state: domain.register_template(state, spec),

@@ -7,6 +7,7 @@ from typing import Any
 
 from cortex.contracts.errors import Violation
 from cortex.contracts.lifecycle import TemplateSpec
+from cortex.kernel.handlers import refusal
 from cortex.kernel.schema_checks import (
     check_instance,
     instance_problems,
@@ -17,8 +18,9 @@ from cortex.kernel.schema_checks import (
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 
 
-def check_template(spec: TemplateSpec) -> None:
-    """Everything about a template that its Struct's types cannot say."""
+def check_template(spec: TemplateSpec, agent_path: str = "", agent_modules: str = "") -> None:
+    """Everything about a template that its Struct's types cannot say; `agent_path` and
+    `agent_modules` are the settings that say where handlers may come from."""
     problems: list[Violation] = []
     if spec.runtime == "host" and not spec.handler:
         problems.append(
@@ -26,6 +28,8 @@ def check_template(spec: TemplateSpec) -> None:
                 field="$.handler", message="a template with runtime `host` names its agent class"
             )
         )
+    if spec.handler and (why := refusal(spec.handler, agent_path, agent_modules)):
+        problems.append(Violation(field="$.handler", message=why))
     if spec.runtime == "kubernetes" and not spec.image:
         problems.append(
             Violation(
