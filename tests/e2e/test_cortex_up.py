@@ -273,3 +273,27 @@ def test_a_log_stream_larger_than_the_disk_is_a_clear_message(tmp_path: Path) ->
     assert "cannot reserve" in done.stderr
     assert "CORTEX_LOGS_MAX_BYTES" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_only_an_admin_token_purges(stack: Stack) -> None:
+    """A purge cannot be undone: an operator may terminate an agent, not purge it."""
+    env = {**os.environ, "CORTEX_DATA_DIR": str(stack.data_dir)}
+    token = subprocess.run(
+        [CORTEX, "tokens", "create", "ops", "--role", "operator"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    with stack.client() as admin, stack.client(token=token) as operator:
+        agent = admin.post("/api/v1/agents", json={"name": "kept", "template": "echo"}).json()
+        purge = operator.delete(f"/api/v1/agents/{agent['id']}", params={"purge": "true"})
+        assert purge.status_code == 403
+        assert "needs admin" in purge.json()["detail"]
+        assert operator.get(f"/api/v1/agents/{agent['id']}").status_code == 200
+        assert operator.delete(f"/api/v1/agents/{agent['id']}").status_code == 202
+        assert operator.delete("/api/v1/dlq/any-id").status_code == 403
+        assert (
+            admin.delete(f"/api/v1/agents/{agent['id']}", params={"purge": "true"}).status_code
+            == 202
+        )

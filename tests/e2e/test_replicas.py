@@ -20,7 +20,7 @@ from nats.js.errors import KeyNotFoundError
 
 from cortex.kernel.settings import load_settings
 from cortex.workflow.leases import bucket_name
-from tests.support.polling import eventually
+from tests.support.polling import eventually, finished_execution
 from tests.support.stack import FAST_HEALTH, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -229,12 +229,5 @@ def test_a_running_execution_moves_to_the_other_workflow_replica(replicated: Sta
         bucket = bucket_name(SUBJECTS)
         killed = eventually(lambda: holder_pid(replicated, execution, bucket), what="a runner")
         os.kill(killed, signal.SIGKILL)
-        done = eventually(
-            lambda: (
-                (e := api.get(f"/api/v1/executions/{execution}").json())["status"] != "running"
-                and e
-            ),
-            timeout=60,
-            what="the execution finished",
-        )
+        done = finished_execution(api, execution, timeout=60)
     assert done["status"] == "succeeded", done

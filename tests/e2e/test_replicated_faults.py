@@ -15,7 +15,7 @@ from cortex.kernel.ids import new_id
 from cortex.kernel.messages import send_to_agent
 from cortex.kernel.settings import load_settings
 from tests.e2e.test_messaging_faults import inboxes_settled, ledger
-from tests.support.polling import eventually, until
+from tests.support.polling import eventually, finished_execution, until
 from tests.support.stack import FAST_HEALTH, Stack
 
 # Its own waits (up to 240 s for the messages) say what is missing; the suite-wide 300 s
@@ -208,16 +208,7 @@ def test_nothing_lost_or_doubled_when_a_node_and_a_replica_of_each_service_die(
                 )
 
             until(unhandled, "every message handled (unhandled per agent)", timeout=240)
-            finished = eventually(
-                lambda: all(
-                    api.get(f"/api/v1/executions/{e}").json()["status"] != "running"
-                    for e in executions
-                ),
-                timeout=180,
-                what="every execution finished",
-            )
-            assert finished
-            views = [api.get(f"/api/v1/executions/{e}").json() for e in executions]
+            views = [finished_execution(api, e, timeout=180) for e in executions]
             statuses = Counter(v["status"] for v in views)
             errors = Counter(v["error"] for v in views if v["error"])
             assert statuses == {"succeeded": EXECUTIONS}, errors

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.polling import eventually
+from tests.support.polling import eventually, finished_execution
 from tests.support.ports import free_port
 from tests.support.stack import ADMIN_TOKEN, FAST_HEALTH, Stack
 
@@ -122,16 +122,7 @@ def run(
     started = api.post(f"/api/v1/workflows/{workflow.json()['id']}/execute")
     assert started.status_code == 202, started.text
     execution_id = started.json()["id"]
-    return dict(
-        eventually(
-            lambda: (
-                (e := api.get(f"/api/v1/executions/{execution_id}").json())["status"] != "running"
-                and e
-            ),
-            timeout=timeout,
-            what="execution finished",
-        )
-    )
+    return finished_execution(api, execution_id, timeout)
 
 
 def steps(execution: dict[str, Any]) -> dict[str, dict[str, Any]]:

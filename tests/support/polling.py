@@ -58,3 +58,16 @@ def until(check: Callable[[], tuple[bool, Any]], what: str, timeout: float = 30.
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not within {timeout:g}s; last seen: {seen}")
         time.sleep(0.3)
+
+
+def finished_execution(api: httpx.Client, execution_id: str, timeout: float) -> dict[str, Any]:
+    """The execution's view once it is no longer running. An error answer meanwhile (a 504
+    while a workflow replica dies) is "not yet", never the view."""
+
+    def check() -> dict[str, Any] | None:
+        reply = api.get(f"/api/v1/executions/{execution_id}")
+        reply.raise_for_status()
+        view: dict[str, Any] = reply.json()
+        return view if view["status"] != "running" else None
+
+    return dict(eventually(check, timeout=timeout, what=f"execution {execution_id} finished"))

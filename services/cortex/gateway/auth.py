@@ -2,6 +2,7 @@
 
 A route states the least role it needs in its `opt` (`{"role": "operator"}`); without one, reads
 (GET, HEAD) need `viewer` and everything else `operator`. `{"public": True}` opens a route.
+What cannot be undone (purging an agent or a dead letter) needs `admin`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,19 @@ def required_role(connection: ASGIConnection[Any, Any, Any, Any], opt: dict[str,
     if "role" in opt:
         return str(opt["role"])
     return "viewer" if connection.scope.get("method", "GET") in _READS else "operator"
+
+
+ADMIN = {"role": "admin"}
+"""The `opt` of a route whose change cannot be undone (a purge)."""
+
+
+def require(connection: ASGIConnection[Any, Any, Any, Any], role: str, what: str) -> None:
+    """For a route whose role depends on its input: 403 unless the caller's token has `role`."""
+    principal = principal_of(connection)
+    if principal is None or not principal.may(role):
+        name = principal.name if principal else "anonymous"
+        held = principal.role if principal else "none"
+        raise Forbidden(f"token {name!r} has role {held}; {what} needs {role}")
 
 
 def make_guard(tokens: TokenRegistry) -> Any:

@@ -26,7 +26,7 @@ from cortex.contracts.lifecycle import (
 from cortex.contracts.messages import AgentMessage, SendMessage, SendResult, SendStatus
 from cortex.contracts.names import Labels, Replicas
 from cortex.contracts.registry import InstancePage, ListInstances
-from cortex.gateway.auth import principal_of
+from cortex.gateway.auth import principal_of, require
 from cortex.gateway.problems import PROBLEM_JSON
 from cortex.gateway.state import Gateway, GatewayDep, IdempotencyKey
 from cortex.kernel.errors import Conflict, CortexError, Invalid, Timeout
@@ -206,7 +206,7 @@ async def scale_agent(
     tags=TAGS,
     status_code=202,
     summary="Terminate gracefully (the record stays and can be deployed again); "
-    "`purge=true` removes the agent for good",
+    "`purge=true` removes the agent for good (admin)",
 )
 async def delete_agent(
     gw: GatewayDep,
@@ -218,6 +218,8 @@ async def delete_agent(
     purge: FromQuery[bool] = False,
     idempotency_key: IdempotencyKey = None,
 ) -> AgentView:
+    if purge:
+        require(request, "admin", "purging an agent (its record and state go for good)")
     cmd = DeleteAgent(ref=ref, grace=grace, purge=purge)
     return await gw.ask(
         "lifecycle", "agent.delete", cmd, AgentView, request, idempotency_key=idempotency_key

@@ -25,7 +25,7 @@ from cortex.contracts.messaging import (
     SubscriptionView,
     TopicView,
 )
-from cortex.gateway.auth import principal_of
+from cortex.gateway.auth import ADMIN, principal_of
 from cortex.gateway.state import GatewayDep, IdempotencyKey
 from cortex.kernel.messages import payload_from_api, publish_to_topic
 
@@ -209,7 +209,8 @@ async def replay_dead_letter(
     "/api/v1/dlq/{msg_id:str}",
     tags=["dead letters"],
     status_code=204,
-    summary="Purge a dead letter",
+    summary="Purge a dead letter (admin)",
+    opt=ADMIN,
 )
 async def delete_dead_letter(
     gw: GatewayDep,
