@@ -67,9 +67,12 @@ typecheck: setup
 
 # Line and branch coverage of libs, contracts and services, subprocesses included (settings in
 # pyproject.toml); the table and its TOTAL come just before the last pytest's closing line.
-# Then two end-to-end modules again on the production shape (two replicas of every service on
-# a three-node NATS cluster, see tests/support/stack.py); the coverage of both runs is reported.
-REPLICATED_MODULES := tests/e2e/test_workflows.py tests/e2e/test_messaging.py
+# Then the messaging end-to-end module again on the production shape (two replicas of every
+# service on a three-node NATS cluster, see tests/support/stack.py); the coverage of both runs
+# is reported. Workflows on that shape are covered by test_replicas.py and
+# test_replicated_faults.py in the first run (and `CORTEX_TEST_TOPOLOGY=replicated` runs any
+# other module that way); one module keeps the whole of `make test` near 20 minutes on 2 cores.
+REPLICATED_MODULES := tests/e2e/test_messaging.py
 
 pytest: setup helm prometheus
 	$(BIN)/pytest --cov --cov-report= --durations=15

@@ -5,6 +5,7 @@ fails its agent and never its host."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,12 +14,15 @@ from tests.support.stack import FAST_HEALTH, TEST_AGENT_MODULES, Stack
 
 pytestmark = pytest.mark.e2e
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # Both standard-library modules raise SystemExit when imported.
     running = Stack(
         tmp_path_factory.mktemp("agent-code"),
+        CORTEX_AGENT_PATH=str(REPO),  # where hosts import tests.support.sample_agents from
         CORTEX_AGENT_MODULES=f"{TEST_AGENT_MODULES},venv.__main__,unittest.__main__",
         CORTEX_HOSTS="2",
         **FAST_HEALTH,
