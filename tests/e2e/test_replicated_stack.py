@@ -14,7 +14,7 @@ import pytest
 
 from cortex.contracts.subjects import SERVICES
 from cortex.kernel.settings import load_settings
-from tests.support.polling import eventually
+from tests.support.polling import eventually, until
 from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -65,9 +65,16 @@ def test_status_shows_two_instances_of_each_service_and_streams_on_three_servers
     clustered: Stack,
 ) -> None:
     with clustered.client() as api:
-        status = api.get("/api/v1/status").json()
-    instances = {s["name"]: len(s["instances"]) for s in status["services"]}
-    assert {name: instances.get(name) for name in SERVICES} == dict.fromkeys(SERVICES, 2)
+
+        def counted() -> tuple[bool, tuple[dict[str, int | None], Any]]:
+            status = api.get("/api/v1/status").json()
+            instances = {s["name"]: len(s["instances"]) for s in status["services"]}
+            seen = {name: instances.get(name) for name in SERVICES}
+            return seen == dict.fromkeys(SERVICES, 2), (seen, status)
+
+        # The platform is up once one replica of each service answers; a second replica may
+        # still be reading its indexes for a moment after the banner.
+        _, status = until(counted, "two instances of each service in the status", timeout=30)
     assert sorted(s["name"] for s in status["nats"]["streams"]) == STREAMS
     # The status lists the streams; how many copies JetStream keeps, it asks JetStream.
     leaders = asyncio.run(stream_leaders(clustered.nats_url))

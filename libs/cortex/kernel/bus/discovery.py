@@ -11,9 +11,10 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 
-async def scatter(nc: NATS, subject: str, *, wait: float = 0.5, idle: float = 0.15) -> list[Any]:
+async def scatter(nc: NATS, subject: str, *, wait: float = 1.0, idle: float = 0.3) -> list[Any]:
     """Publish one request and collect every JSON reply until `idle` seconds pass without one
-    (or `wait` in all). Unreadable replies are skipped."""
+    (or `wait` in all). Unreadable replies are skipped. (With 0.15 s, a replica busy catching
+    up on a loaded machine answered too late and went missing from `/api/v1/status`.)"""
     inbox = nc.new_inbox()
     replies: asyncio.Queue[bytes] = asyncio.Queue()
 
