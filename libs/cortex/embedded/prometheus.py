@@ -14,7 +14,6 @@ The processes are found as `/api/v1/status` finds them: each lists its `admin_ur
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from cortex.kernel.bus.connection import connect, disconnect
 from cortex.kernel.bus.discovery import scatter
 from cortex.kernel.logging import get_logger
 from cortex.kernel.settings import Settings
+from cortex.kernel.waiting import cancel_and_wait
 
 log = get_logger()
 
@@ -148,8 +148,8 @@ class ScrapeTargets:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # A cancellation scatter's wait_for drops would leave one cancel() waiting for
+            # good: `cortex up` once hung there at Ctrl-C.
+            await cancel_and_wait(self._task)
         if self._nc is not None:
             await disconnect(self._nc, 2.0)

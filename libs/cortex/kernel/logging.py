@@ -29,7 +29,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from cortex.contracts.subjects import Subjects, safe_token
 from cortex.kernel.metrics import EVERY_PROCESS, counter
-from cortex.kernel.waiting import wait_event
+from cortex.kernel.waiting import cancel_and_wait, wait_event
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
@@ -117,9 +117,7 @@ class LogPublisher:
         if self._nc is nc:
             self._nc = None
             if self._task is not None:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+                await cancel_and_wait(self._task)
                 self._task = None
 
     def _poke(self) -> None:

@@ -18,7 +18,6 @@ answer with no metrics, so that a Prometheus scraping every gateway sees each fi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -35,6 +34,7 @@ from cortex.kernel.logging import get_logger
 from cortex.kernel.metrics import CATALOGUE, GATEWAY, Kind, documented, lease_holder
 from cortex.kernel.service.admin import Receive, Scope, Send
 from cortex.kernel.settings import Settings
+from cortex.kernel.waiting import cancel_and_wait
 
 log = get_logger()
 
@@ -216,10 +216,8 @@ class NatsMetrics:
         self.held = False
 
     async def stop(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._task is not None:
+            await cancel_and_wait(self._task)
         if self._lease is not None:
             await self._lease.stop()
 
