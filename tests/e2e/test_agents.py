@@ -202,6 +202,9 @@ def test_filters_and_pages(platform: Stack) -> None:
         assert [a["name"] for a in second["items"]] == ["page-2", "page-3"]
         odd = api.get("/api/v1/agents", params=[("label", "set=paging"), ("label", "odd=1")])
         assert [a["name"] for a in odd.json()["items"]] == ["page-1", "page-3"]
+        # A name filter finds the text anywhere in the name, in any case.
+        named = api.get("/api/v1/agents", params={"name": "GE-3"}).json()
+        assert [a["name"] for a in named["items"]] == ["page-3"]
         assert api.get("/api/v1/agents", params={"label": "nonsense"}).status_code == 422
 
 

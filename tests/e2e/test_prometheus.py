@@ -8,6 +8,7 @@ shows, fails the test with the dashboard, the panel and the query.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -44,7 +45,7 @@ def why_no_prometheus() -> str:
             "prometheus is not installed, and installing it needs root: "
             "sudo apt-get install -y prometheus"
         )
-    return "prometheus is not installed: run `make prometheus` (tools/install-prometheus.sh)"
+    return "prometheus is not installed: run `make debian-packages` (tools/install-debian.sh)"
 
 
 def free_ports(count: int) -> int:
@@ -64,6 +65,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         tmp_path_factory.mktemp("prometheus"),
         CORTEX_AGENT_PATH=str(REPO),
         CORTEX_NATS_MONITOR_PORT=str(free_ports(nodes)),
+        CORTEX_METRICS_HISTORY_INTERVAL="1",
         **FAST_HEALTH,
     ).start()
     yield stack
@@ -308,6 +310,83 @@ def test_the_figures_are_the_workloads_and_the_platforms_counted_once(prometheus
             what=f"{expr} = {wanted}",
             timeout=60,
         )
+
+
+def charts(history: dict[str, Any]) -> dict[tuple[str, str], list[float | None]]:
+    """name and first label value of each series -> its values."""
+    return {
+        (s["name"], next(iter(s["labels"].values()), "")): s["values"] for s in history["series"]
+    }
+
+
+def integral(times: list[float], rates: list[float | None]) -> float:
+    """What a per-second series adds up to: each rate over the time since the one before."""
+    return sum((b - a) * (r or 0.0) for a, b, r in zip(times, times[1:], rates[1:], strict=False))
+
+
+def test_the_dashboard_charts_count_the_workload_from_the_gateway_and_from_prometheus(
+    platform: Stack, prometheus: str
+) -> None:
+    """`GET /api/v1/metrics/history`: sampled by the gateway every second here (no
+    Prometheus needed), and the same charts read from Prometheus with CORTEX_PROMETHEUS_URL."""
+    with platform.client() as api:
+
+        def history() -> dict[str, Any]:
+            found: dict[str, Any] = api.get("/api/v1/metrics/history").json()
+            return found
+
+        def delivered(seen: dict[str, Any]) -> float:
+            rates = charts(seen).get(("messages_per_second", ""), [])
+            return round(integral(seen["times"], rates), 6)
+
+        # Both have read the counters once before the messages: they see them increase.
+        eventually(
+            lambda: query(prometheus, "cortex_messages_delivered_total"),
+            what="Prometheus's first scrape of the agent host",
+        )
+        before = until(
+            lambda: (len((seen := history())["times"]) >= 2, seen),
+            what="the gateway's first samples",
+        )
+        for n in range(3):
+            sent = api.post(
+                "/api/v1/agents/m-echo/messages", params={"wait": 30}, json={"payload": n}
+            )
+            assert sent.json()["status"] == "replied", sent.text
+        # The deliveries since the last sample seen are counted, exactly; the agent that
+        # cannot start ends failed after its tries.
+        seen = until(
+            lambda: (
+                delivered(now := history()) - delivered(before) == 3
+                and charts(now).get(("agents", "failed"), [None])[-1] == 1,
+                now,
+            ),
+            what="three more messages and the failed agent in the gateway's history",
+        )
+    assert seen["source"] == "gateway"
+    found = charts(seen)
+    assert found[("agents", "running")][-1] == 2
+    assert any(v for (name, _), vs in found.items() if name == "host_memory_bytes" for v in vs)
+    assert any(v for v in found[("delivery_latency_seconds", "0.5")])
+
+    from cortex.gateway.history_sources import PrometheusHistory
+
+    def from_prometheus() -> tuple[bool, Any]:
+        read = asyncio.run(PrometheusHistory(prometheus).window(900))
+        latest = {(s.name, tuple(s.labels.values())): s.values for s in read.series}
+        running = [v for v in latest.get(("agents", ("running",)), []) if v is not None]
+        done = (
+            bool(running)
+            and running[-1] == 2
+            and any(latest.get(("messages_per_second", ()), []))
+            and any(latest.get(("delivery_latency_seconds", ("0.5",)), []))
+        )
+        measured = {k: [v for v in values if v is not None][-3:] for k, values in latest.items()}
+        return done, (read, measured)
+
+    read, _ = until(from_prometheus, what="the charts from Prometheus", timeout=60)
+    assert read.source == "prometheus"
+    assert {s.name for s in read.series} == {s["name"] for s in seen["series"]}
 
 
 def test_a_restarted_process_is_scraped_on_its_new_port(platform: Stack) -> None:

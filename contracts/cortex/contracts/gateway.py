@@ -92,6 +92,31 @@ class MetricsSummary(msgspec.Struct, frozen=True, kw_only=True):
     gateway_errors: int
 
 
+class MetricSeries(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    """`messages_per_second`, `delivery_latency_seconds`, `agents`, `host_cpu_cores`,
+    `host_memory_bytes` or `executions_per_second`."""
+    unit: str
+    labels: dict[str, str]
+    """What tells this series from the others of its name: `status` of `agents`, `host` of
+    the host series, `quantile` (0.5, 0.95, 0.99) of the latency."""
+    values: list[float | None]
+    """One value per time of the history; null where nothing was measured."""
+
+
+class MetricsHistory(msgspec.Struct, frozen=True, kw_only=True):
+    """The platform's main figures over a recent window, for charts."""
+
+    source: Literal["gateway", "prometheus"]
+    """`gateway`: sampled by the answering gateway replica since it started (no Prometheus
+    needed); `prometheus`: read from CORTEX_PROMETHEUS_URL."""
+    step: float
+    """Seconds between two times."""
+    times: list[float]
+    """Unix times (seconds) of the values, oldest first."""
+    series: list[MetricSeries]
+
+
 class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """RFC 9457 problem details (`application/problem+json`), the body of every HTTP error."""
 

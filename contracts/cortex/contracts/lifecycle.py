@@ -173,6 +173,8 @@ class ListAgents(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     template: str | None = None
     pool: str | None = None
     labels: Labels = {}
+    name: str | None = None
+    """Agents whose name contains this text, in any case."""
     limit: PageSize = 100
     after: str | None = None
 

@@ -206,6 +206,8 @@ class ListExecutions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
     workflow: str | None = None
     status: ExecutionStatus | None = None
+    template: str | None = None
+    """Executions of this workflow template (its name)."""
     limit: PageSize = 100
     before: str | None = None
 

@@ -117,7 +117,7 @@ def tokens_create(name: str, role: str) -> None:
     from cortex.kernel.tokens import create_token
 
     settings = settings_or_exit()
-    token = create_token(settings.effective_tokens_file, name, role)  # type: ignore[arg-type]
+    token, _ = create_token(settings.effective_tokens_file, name, role)  # type: ignore[arg-type]
     click.echo(token)
 
 

@@ -40,6 +40,9 @@ INLINE_LIMIT = 1024 * 1024
 MAX_PAYLOAD = 64 * 1024 * 1024
 """Largest payload at all."""
 TOPIC = re.compile(TOPIC_PATTERN)
+USER_HEADER_NAME = r"^X-[-!#$%&'*+.^_`|~0-9A-Za-z]*$"
+"""A sender's own header: `X-` and the rest of a header name (an HTTP token, as NATS takes)."""
+_USER_HEADER = re.compile(USER_HEADER_NAME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,11 @@ def message_headers(
     for name, value in (extra or {}).items():
         if not name.startswith(m.USER_HEADER_PREFIX):
             raise Invalid.field(f"$.headers.{name}", "own headers must start with X-")
+        if not _USER_HEADER.fullmatch(name):
+            raise Invalid.field(
+                f"$.headers.{name}",
+                "a header name is letters, digits and !#$%&'*+-.^_`|~ only",
+            )
         headers[name] = value
     return headers
 

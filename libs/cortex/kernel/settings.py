@@ -1,7 +1,8 @@
 """One settings object for every process, read from `CORTEX_*` environment variables.
 
 Defaults make `cortex up` work with nothing set. Secrets (tokens, store credentials) come only
-from the environment or files and never appear in `redacted()`, which is what gets logged.
+from the environment or files and never appear in `hidden()` or `redacted()`, which is what is
+shown (`GET /api/v1/settings`) and logged.
 """
 
 from __future__ import annotations
@@ -114,6 +115,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Size limit of the log stream, which JetStream reserves on its disk when the stream is
     created. 0: a tenth of the data dir's free disk, rounded down to a power of two, between
     16 MiB and 1 GiB."""
+    metrics_history_interval: Seconds = 10.0
+    """How often the gateway samples the platform's figures for `GET /api/v1/metrics/history`
+    (an hour of them is kept) when `prometheus_url` is empty."""
+    prometheus_url: str = ""
+    """A Prometheus that scrapes this platform (`http://prometheus:9090`): the metrics history
+    is read from it instead of being sampled by the gateway."""
+    dashboard_dir: str = ""
+    """Folder of the built web dashboard (`index.html` and `assets/`), served by the gateway at
+    `/`. Empty: `services/dashboard/dist` of the source tree."""
     ready_services: str = ""
     """Services (`,`-separated) the gateway's `/ready` waits for; `cortex up` sets it."""
     ready_hosts: str = ""
@@ -157,13 +167,18 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     def admin_token_file(self) -> Path:
         return self.data_path / "admin.token"
 
+    def hidden(self) -> Settings:
+        """These settings with their secrets hidden: tokens, URL passwords."""
+        return msgspec.structs.replace(
+            self,
+            admin_token="***" if self.admin_token else "",
+            store=redact_url(self.store),
+            nats_url=redact_url(self.nats_url),
+        )
+
     def redacted(self) -> dict[str, object]:
-        """The settings as they may be logged: tokens hidden, URL passwords removed."""
-        out = msgspec.to_builtins(self)
-        out["admin_token"] = "***" if self.admin_token else ""
-        out["store"] = redact_url(self.store)
-        out["nats_url"] = redact_url(self.nats_url)
-        return dict(out)
+        """The settings as they may be logged."""
+        return dict(msgspec.to_builtins(self.hidden()))
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -6,20 +6,25 @@ the kernel. The admin token is separate: `CORTEX_ADMIN_TOKEN` or `<data dir>/adm
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import os
+import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
 from cortex.contracts.auth import ROLE_RANK, Role, TokenRecord, TokensFile
-from cortex.kernel.errors import Conflict, Invalid
+from cortex.kernel.errors import Conflict, Invalid, Unavailable
 from cortex.kernel.ids import utcnow
 
 TOKEN_PREFIX = "cxt_"
+TOKEN_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,29 +64,52 @@ def read_tokens_file(path: Path) -> TokensFile:
         raise Invalid(f"tokens file {path} is not valid: {exc}") from None
 
 
-def create_token(path: Path, name: str, role: Role) -> str:
-    """Add a token to the tokens file and return it; it cannot be shown again."""
+@contextlib.contextmanager
+def changing(path: Path) -> Iterator[TokensFile]:
+    """The tokens file, for a change written back at the end. The CLI and every gateway
+    replica of a machine change the same file: an exclusive lock beside it keeps one change
+    from undoing another."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = os.open(path.with_name(f".{path.name}.lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise Unavailable(f"the tokens file {path} cannot be changed here: {exc}") from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = read_tokens_file(path)
+        yield current
+        text = msgspec.json.format(msgspec.json.encode(current)).decode() + "\n"
+        try:
+            write_private(path, text)
+        except OSError as exc:
+            raise Unavailable(f"the tokens file {path} cannot be changed here: {exc}") from None
+    finally:
+        os.close(lock)
+
+
+def create_token(path: Path, name: str, role: Role) -> tuple[str, TokenRecord]:
+    """Add a token to the tokens file; the token itself cannot be shown again."""
     if role not in ROLE_RANK:
         raise Invalid.field("role", f"must be one of {', '.join(ROLE_RANK)}")
-    if not name or len(name) > 64:
-        raise Invalid.field("name", "must be 1 to 64 characters")
-    current = read_tokens_file(path)
-    if any(t.name == name for t in current.tokens):
-        raise Conflict(f"a token named {name!r} exists already")
-    token = generate_token()
-    record = TokenRecord(name=name, role=role, sha256=digest(token), created_at=utcnow())
-    current.tokens.append(record)
-    write_private(path, msgspec.json.format(msgspec.json.encode(current)).decode() + "\n")
-    return token
+    if not TOKEN_NAME.fullmatch(name):
+        raise Invalid.field("name", "must be 1 to 64 letters, digits, '.', '_' or '-'")
+    if name == "admin":
+        raise Conflict("the name 'admin' is the admin token's (CORTEX_ADMIN_TOKEN)")
+    with changing(path) as current:
+        if any(t.name == name for t in current.tokens):
+            raise Conflict(f"a token named {name!r} exists already")
+        token = generate_token()
+        record = TokenRecord(name=name, role=role, sha256=digest(token), created_at=utcnow())
+        current.tokens.append(record)
+    return token, record
 
 
 def revoke_token(path: Path, name: str) -> bool:
-    current = read_tokens_file(path)
-    kept = [t for t in current.tokens if t.name != name]
-    if len(kept) == len(current.tokens):
-        return False
-    write_private(path, msgspec.json.format(msgspec.json.encode(TokensFile(tokens=kept))).decode())
-    return True
+    with changing(path) as current:
+        kept = [t for t in current.tokens if t.name != name]
+        found = len(kept) < len(current.tokens)
+        current.tokens = kept
+    return found
 
 
 class TokenRegistry:

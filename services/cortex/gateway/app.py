@@ -13,19 +13,25 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from cortex.contracts.generate import normalize_descriptions
 from cortex.gateway.auth import make_guard
+from cortex.gateway.dashboard import DashboardFiles, dashboard_route
+from cortex.gateway.document import allow_every_method, declare_responses
 from cortex.gateway.metrics import prometheus_config
 from cortex.gateway.problems import EXCEPTION_HANDLERS
 from cortex.gateway.request_context import RequestContext
 from cortex.gateway.routes import (
     agents,
+    caller,
     changes,
     hosts,
     logs,
     messaging,
+    metrics_history,
     platform,
     pools,
+    settings,
     state,
     templates,
+    tokens,
     workflows,
 )
 from cortex.gateway.state import Gateway
@@ -40,6 +46,10 @@ whose `code` is one of the platform's error codes and whose `errors` name each b
 
 ROUTES: list[Any] = [
     *platform.ROUTES,
+    *caller.ROUTES,
+    *settings.ROUTES,
+    *metrics_history.ROUTES,
+    *tokens.ROUTES,
     *templates.ROUTES,
     *agents.ROUTES,
     *state.ROUTES,
@@ -80,7 +90,8 @@ def openapi_document() -> dict[str, Any]:
     # Defaults of nested Structs (HealthSettings(), ...) stay objects in Litestar's schema.
     # Descriptions in one normal form, as in the JSON Schemas: the text must not depend on the
     # Litestar, msgspec or Python version that rendered it.
-    return dict(normalize_descriptions(msgspec.to_builtins(app.openapi_schema.to_schema())))
+    document = declare_responses(msgspec.to_builtins(app.openapi_schema.to_schema()))
+    return dict(normalize_descriptions(document))
 
 
 @get("/api/v1/openapi.json", include_in_schema=False)
@@ -91,10 +102,15 @@ async def openapi_json() -> dict[str, Any]:
 def create_app(gateway: Gateway) -> Litestar:
     prometheus = prometheus_config()
     return Litestar(
-        route_handlers=[*ROUTES, openapi_json],
+        route_handlers=[
+            *ROUTES,
+            openapi_json,
+            dashboard_route(DashboardFiles.from_settings(gateway.settings)),
+        ],
         dependencies={"gw": Provide(lambda: gateway, sync_to_thread=False)},
         guards=[make_guard(gateway.tokens)],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[allow_every_method],
         openapi_config=None,
         # The request's correlation id and span first, so that they cover the rest.
         middleware=[RequestContext(), prometheus.middleware],

@@ -101,6 +101,9 @@ _NAMED_FIELD = re.compile(r"^Object (missing required|contains unknown) field `(
 def _violation(key: str, message: str, source: str) -> Violation:
     """Litestar reports `key: data` for the body itself and `a.b` below it; users get JSON
     paths (`$.a.b`), and a missing or unknown field is named at its own path."""
+    if source == "body" and key == "data" and message == "'data'":
+        # Litestar's words for a request without the body its route needs.
+        return Violation(field="$", message="the request has no body; this needs a JSON body")
     message = readable(message)
     if source == "header":
         # The parameter's Python name stands for the header a client sends.
@@ -118,8 +121,11 @@ def _violation(key: str, message: str, source: str) -> Violation:
 def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
     code = _CODE_OF_STATUS.get(status, ErrorCode.INTERNAL)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return problem_response(request, status, code, str(exc.detail), headers=headers)
+    # Litestar's own headers go with it: a 405 lists the methods the path has (`Allow`).
+    headers = dict(exc.headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return problem_response(request, status, code, str(exc.detail), headers=headers or None)
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

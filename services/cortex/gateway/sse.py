@@ -10,11 +10,13 @@ with the comment `: following` once its consumer is in place.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated
 
-from litestar import Request
+from litestar.openapi.spec import OpenAPIType
+from litestar.params import HeaderParameter
 from litestar.response import ServerSentEventMessage
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -40,18 +42,30 @@ def comment(text: str) -> ServerSentEventMessage:
     return ServerSentEventMessage(comment=text, data=None)
 
 
-def resume_after(request: Request[Any, Any, Any], after: int | None) -> int | None:
+EVENT_ID = "^[0-9]+$"
+
+LastEventId = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Last-Event-ID",
+        required=False,
+        # Checked by `resume_after`, which names the header in its problem. A header is text
+        # or absent, never null.
+        schema_extra={"one_of": None, "type": OpenAPIType.STRING, "pattern": EVENT_ID},
+        description="A reconnecting client's last event `id`: the stream goes on after it "
+        "(over `after`)",
+    ),
+]
+_EVENT_ID = re.compile(EVENT_ID)
+
+
+def resume_after(last_event_id: str | None, after: int | None) -> int | None:
     """The sequence to start after: a reconnecting client's `Last-Event-ID` over `after`."""
-    resume = request.headers.get("last-event-id")
-    if resume is None:
+    if last_event_id is None:
         return after
-    try:
-        seq = int(resume)
-    except ValueError:
-        raise Invalid.field("Last-Event-ID", "must be the id of an event sent") from None
-    if seq < 0:
+    if not _EVENT_ID.fullmatch(last_event_id):
         raise Invalid.field("Last-Event-ID", "must be the id of an event sent")
-    return seq
+    return int(last_event_id)
 
 
 def start(after: int | None, since: datetime | None = None) -> ConsumerConfig:

@@ -16,6 +16,7 @@ from nats.micro import add_service
 from cortex.contracts.lifecycle import AgentRef, AgentView
 from cortex.gateway.auth import principal_of
 from cortex.gateway.followers import EventFollowers
+from cortex.gateway.history_sources import PrometheusHistory, SampledHistory
 from cortex.gateway.readiness import PlatformReadiness, names
 from cortex.kernel import __version__
 from cortex.kernel.bus.connection import connect, disconnect
@@ -66,6 +67,11 @@ class Gateway:
             names(settings.ready_services), names(settings.ready_hosts)
         )
         self._watching: asyncio.Task[None] | None = None
+        self.history: SampledHistory | PrometheusHistory = (
+            PrometheusHistory(settings.prometheus_url)
+            if settings.prometheus_url
+            else SampledHistory(settings, lambda: self.nc)
+        )
 
     @property
     def nc(self) -> NATS:
@@ -132,6 +138,8 @@ class Gateway:
         if not self.tokens.has_admin:
             log.warning("no admin token: set CORTEX_ADMIN_TOKEN or create API tokens")
         self._connecting = asyncio.create_task(self._connect(metadata))
+        if isinstance(self.history, SampledHistory):
+            self.history.start()
 
     async def _connect(self, metadata: dict[str, str]) -> None:
         nc = await connect(self.settings, f"{self.subjects.root}-gateway", on_state=self._on_state)
@@ -151,6 +159,8 @@ class Gateway:
         self.nats_connected = connected
 
     async def stop(self) -> None:
+        if isinstance(self.history, SampledHistory):
+            await self.history.stop()
         for task in (self._connecting, self._watching):
             if task is not None and not task.done():
                 await cancel_and_wait(task)

@@ -237,6 +237,7 @@ class Lifecycle:
         return state
 
     async def list_agents(self, req: ListAgents, ctx: Context) -> AgentPage:
+        text = req.name.casefold() if req.name else None
         matching = sorted(
             (
                 a
@@ -245,6 +246,7 @@ class Lifecycle:
                 and (req.template is None or a.template == req.template)
                 and (req.pool is None or a.pool == req.pool)
                 and all(a.labels.get(k) == v for k, v in req.labels.items())
+                and (text is None or text in a.name.casefold())
             ),
             key=lambda a: a.name,
         )

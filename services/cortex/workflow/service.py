@@ -268,6 +268,7 @@ class Workflows:
             for e in self.executions.model.by_id.values()
             if (req.workflow is None or e.workflow_id == req.workflow)
             and (req.status is None or e.status == req.status)
+            and (req.template is None or e.template == req.template)
         )
         page, nxt = newest_first(matching, lambda e: e.id, req.limit, req.before)
         return ExecutionPage(items=[timeline.view(e) for e in page], next=nxt)

@@ -58,6 +58,11 @@ async def test_the_fanout_template_runs_end_to_end_with_its_group_in_parallel(st
     page = await stack.call("execution.list", ListExecutions(workflow=workflow.id), ExecutionPage)
     assert [e.id for e in page.items] == [view.id]
     assert page.items[0].status == "succeeded"
+    of_template = ListExecutions(template=view.template)
+    page = await stack.call("execution.list", of_template, ExecutionPage)
+    assert [e.id for e in page.items] == [view.id]
+    other = ListExecutions(template="no-such-template")
+    assert (await stack.call("execution.list", other, ExecutionPage)).items == []
 
 
 async def test_templates_are_validated_versioned_and_immutable(stack: Stack) -> None:

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from cortex.contracts.gateway import Problem
 from cortex.contracts.lifecycle import (
     AgentPage,
     AgentStatus,
@@ -27,7 +27,7 @@ from cortex.contracts.messages import AgentMessage, SendMessage, SendResult, Sen
 from cortex.contracts.names import Labels, Replicas
 from cortex.contracts.registry import InstancePage, ListInstances
 from cortex.gateway.auth import principal_of, require
-from cortex.gateway.problems import PROBLEM_JSON
+from cortex.gateway.document import problem
 from cortex.gateway.state import Gateway, GatewayDep, IdempotencyKey
 from cortex.kernel.errors import Conflict, CortexError, Invalid, Timeout
 from cortex.kernel.ids import new_id
@@ -45,6 +45,9 @@ from cortex.kernel.waiting import cancel_and_wait
 
 TAGS = ["agents"]
 MAX_WAIT = 300.0
+
+LABEL = "^[^=]+="
+"""A label filter: `key=value`, the key not empty (the value may be)."""
 
 DryRun = Annotated[
     bool, QueryParameter(description="Validate and show what would happen; change nothing")
@@ -74,7 +77,8 @@ class ScaleBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     responses={
         200: ResponseSpec(
             AgentView, description="`dry_run`: the agent as it would be; nothing was created"
-        )
+        ),
+        404: problem(404, "No template of that name (and version) is registered"),
     },
 )
 async def create_agent(
@@ -99,7 +103,23 @@ async def list_agents(
     template: FromQuery[str | None] = None,
     pool: FromQuery[str | None] = None,
     label: Annotated[
-        list[str] | None, QueryParameter(description="`key=value`; repeat for several")
+        list[str] | None,
+        QueryParameter(
+            description="`key=value`; repeat for several",
+            # The document states the rule checked below (a pattern on each item).
+            schema_extra={
+                "one_of": [
+                    Schema(
+                        type=OpenAPIType.ARRAY,
+                        items=Schema(type=OpenAPIType.STRING, pattern=LABEL),
+                    ),
+                    Schema(type=OpenAPIType.NULL),
+                ]
+            },
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, QueryParameter(description="Agents whose name contains this, in any case")
     ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     after: Annotated[str | None, QueryParameter(description="`next` of the previous page")] = None,
@@ -111,7 +131,13 @@ async def list_agents(
             raise Invalid.field("query.label", f"{item!r} is not key=value")
         labels[key] = value
     query = ListAgents(
-        status=status, template=template, pool=pool, labels=labels, limit=limit, after=after
+        status=status,
+        template=template,
+        pool=pool,
+        labels=labels,
+        name=name,
+        limit=limit,
+        after=after,
     )
     return await gw.ask("lifecycle", "agent.list", query, AgentPage, request)
 
@@ -231,16 +257,17 @@ async def delete_agent(
     tags=TAGS,
     status_code=200,
     summary="Send a message to an agent; with `wait`, return its reply",
+    description="`wait` (for the agent's reply) and `confirm` (until its handler succeeded) "
+    "exclude each other: a request with both is refused (422).",
     responses={
         202: ResponseSpec(
             SendResult,
             description="Without `wait` or `confirm`: stored in the agent's inbox "
             "(`agent_status` says whether the agent runs)",
         ),
-        409: ResponseSpec(
-            Problem,
-            media_type=PROBLEM_JSON,
-            description="With `wait` or `confirm`, the agent is not running: the message is "
+        409: problem(
+            409,
+            "With `wait` or `confirm`, the agent is not running: the message is "
             "stored all the same (`details.message_id`) and handled once it runs; "
             "`details.agent_status` says why it does not run now",
         ),

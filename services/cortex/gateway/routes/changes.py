@@ -7,10 +7,10 @@ one stream open for everything it shows instead of polling each list.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from litestar import Request, get
+from litestar import get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
@@ -19,7 +19,7 @@ from nats.aio.msg import Msg
 from cortex.contracts import headers as h
 from cortex.contracts.changes import Change, ChangeKind
 from cortex.contracts.events import EventEnvelope
-from cortex.gateway.sse import connected, follow, resume_after, start
+from cortex.gateway.sse import LastEventId, connected, follow, resume_after, start
 from cortex.gateway.state import Gateway, GatewayDep
 from cortex.kernel.logging import get_logger
 
@@ -48,7 +48,6 @@ _ENVELOPE = msgspec.json.Decoder(EventEnvelope)
 )
 async def stream_changes(
     gw: GatewayDep,
-    request: Request[Any, Any, Any],
     kind: Annotated[
         list[ChangeKind] | None,
         QueryParameter(description="Changes to things of these kinds only (repeatable)"),
@@ -62,8 +61,9 @@ async def stream_changes(
     after: Annotated[
         int | None, QueryParameter(ge=0, description="Start after the change of this `seq`")
     ] = None,
+    last_event_id: LastEventId = None,
 ) -> ServerSentEvent:
-    after = resume_after(request, after)
+    after = resume_after(last_event_id, after)
     connected(gw)
     return ServerSentEvent(_follow(gw, set(kind or ()), id, after))
 

@@ -8,6 +8,7 @@ from litestar import Request, get
 from litestar.params import FromQuery, QueryParameter
 
 from cortex.contracts.registry import Health, HostView, InstancePage, ListHosts, ListInstances
+from cortex.gateway.document import problem
 from cortex.gateway.state import GatewayDep
 
 TAGS = ["hosts"]
@@ -24,6 +25,7 @@ async def list_hosts(
     "/api/v1/instances",
     tags=TAGS,
     summary="Agent instances (running replicas) by agent, host and health",
+    responses={404: problem(404, "No agent of that id or name (`agent`)")},
 )
 async def list_instances(
     gw: GatewayDep,

@@ -10,12 +10,13 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, get
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
 from litestar.params import QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from nats.aio.msg import Msg
 
 from cortex.contracts.logs import LogFilter, LogLevel, LogLine, LogPage, SearchLogs
-from cortex.gateway.sse import connected, follow, resume_after, start
+from cortex.gateway.sse import LastEventId, connected, follow, resume_after, start
 from cortex.gateway.state import Gateway, GatewayDep
 from cortex.kernel.errors import NotFound, Unavailable
 from cortex.kernel.log_lines import log_line, matches
@@ -45,13 +46,28 @@ Text = Annotated[
         "either case)",
     ),
 ]
+MOMENT = {
+    # What the parameter's decoding takes: RFC 3339 text, or seconds since 1970 (UTC) within
+    # the years 1 to 9999.
+    "one_of": [
+        Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME),
+        Schema(type=OpenAPIType.NUMBER, minimum=-62135596800, maximum=253402300799),
+        Schema(type=OpenAPIType.NULL),
+    ]
+}
 Since = Annotated[
     datetime | None,
-    QueryParameter(description="Stored at or after (ISO 8601; UTC unless it says otherwise)"),
+    QueryParameter(
+        description="Stored at or after: ISO 8601 (UTC unless it says otherwise) or Unix seconds",
+        schema_extra=MOMENT,
+    ),
 ]
 Until = Annotated[
     datetime | None,
-    QueryParameter(description="Stored at or before (ISO 8601; UTC unless it says otherwise)"),
+    QueryParameter(
+        description="Stored at or before: ISO 8601 (UTC unless it says otherwise) or Unix seconds",
+        schema_extra=MOMENT,
+    ),
 ]
 
 
@@ -76,7 +92,8 @@ async def search_logs(
     until: Until = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     before: Annotated[
-        str | None, QueryParameter(description="The `next` of a page: the lines before it")
+        str | None,
+        QueryParameter(pattern="^[0-9]+$", description="The `next` of a page: the lines before it"),
     ] = None,
 ) -> LogPage:
     wanted = await _filter(
@@ -126,11 +143,12 @@ async def stream_logs(
     after: Annotated[
         int | None, QueryParameter(ge=0, description="Start after the line of this `seq`")
     ] = None,
+    last_event_id: LastEventId = None,
 ) -> ServerSentEvent:
     wanted = await _filter(
         gw, request, service, level, agent, execution, correlation, text, since, until
     )
-    after = resume_after(request, after)
+    after = resume_after(last_event_id, after)
     connected(gw)
     return ServerSentEvent(_follow(gw, wanted, after))
 

@@ -6,10 +6,11 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, delete, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
 from cortex.contracts.messages import SendMessage, SendResult
 from cortex.contracts.messaging import (
+    TOPIC_PATTERN,
     DeadLetter,
     DeadLetterPage,
     DeadLetterRef,
@@ -26,12 +27,23 @@ from cortex.contracts.messaging import (
     TopicView,
 )
 from cortex.gateway.auth import ADMIN, principal_of
+from cortex.gateway.document import problem
 from cortex.gateway.state import GatewayDep, IdempotencyKey
 from cortex.kernel.messages import payload_from_api, publish_to_topic
+
+Topic = Annotated[
+    str,
+    PathParameter(
+        description="Letters, digits, `-` and `_`, in parts joined by dots",
+        # Checked where the topic is used (`publish_to_topic`, the messaging service).
+        schema_extra={"pattern": TOPIC_PATTERN},
+    ),
+]
 
 
 class TopicBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     topic: str
+    """Checked by the messaging service (`TOPIC_PATTERN`, stated in the document)."""
 
 
 @post(
@@ -42,7 +54,7 @@ class TopicBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 )
 async def publish(
     gw: GatewayDep,
-    topic: FromPath[str],
+    topic: Topic,
     data: JSONBody[SendMessage],
     request: Request[Any, Any, Any],
 ) -> SendResult:
@@ -114,7 +126,7 @@ async def subscribe(
 async def unsubscribe(
     gw: GatewayDep,
     ref: FromPath[str],
-    topic: FromPath[str],
+    topic: Topic,
     request: Request[Any, Any, Any],
     idempotency_key: IdempotencyKey = None,
 ) -> None:
@@ -159,13 +171,24 @@ async def agent_messages(
         return await gw.ask("messaging", "message.list", query, MessagePage, request)
 
 
-@get("/api/v1/dlq", tags=["dead letters"], summary="Dead letters, oldest first")
+@get(
+    "/api/v1/dlq",
+    tags=["dead letters"],
+    summary="Dead letters, oldest first",
+    responses={404: problem(404, "No agent of that id or name (`agent`)")},
+)
 async def list_dead_letters(
     gw: GatewayDep,
     request: Request[Any, Any, Any],
-    agent: FromQuery[str | None] = None,
+    agent: Annotated[str | None, QueryParameter(description="Agent id or name")] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-    after: FromQuery[str | None] = None,
+    after: Annotated[
+        str | None,
+        QueryParameter(
+            description="The `next` of the previous page: the id of a dead letter this "
+            "platform has held; any other id is refused (422)"
+        ),
+    ] = None,
 ) -> DeadLetterPage:
     agent_id = (await gw.agent(agent, request)).id if agent else None
     query = ListDeadLetters(agent_id=agent_id, limit=limit, after=after)

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import REGISTRY
 
 from cortex.contracts.events import QuarantinedEvent
@@ -60,7 +61,9 @@ async def api_health() -> Health:
     security=OPEN,
     tags=["platform"],
     summary="Ready to serve: connected to NATS and, if named, every service and agent host seen",
-    responses={},
+    responses={
+        503: ResponseSpec(Readiness, description="Not ready yet: `checks` says what is missing")
+    },
 )
 async def ready(gw: GatewayDep) -> Response[Readiness]:
     checks = gw.readiness()

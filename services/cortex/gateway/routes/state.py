@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-import msgspec
 from litestar import Request, Response, get, patch, put
-from litestar.params import FromPath
+from litestar.datastructures import ResponseHeader
+from litestar.openapi.spec import OpenAPIType
+from litestar.params import Body, FromPath, HeaderParameter
 
 from cortex.contracts.state import (
     GetState,
@@ -18,33 +19,48 @@ from cortex.contracts.state import (
     StateWrite,
 )
 from cortex.gateway.auth import principal_of
+from cortex.gateway.document import problem
 from cortex.gateway.state import GatewayDep, IdempotencyKey
 from cortex.kernel.errors import Invalid
 
 TAGS = ["state"]
-_ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+ETAG_PATTERN = r'^(?:W/)?"?([0-9]+)"?$'
+_ETAG = re.compile(ETAG_PATTERN)
+
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        required=False,
+        # Checked by `expected_version`, which says what is wrong in words of its own. A
+        # header is text or absent, never null.
+        schema_extra={"one_of": None, "type": OpenAPIType.STRING, "pattern": ETAG_PATTERN},
+        description='Write only if the document is still at this version: its ETag ("3")',
+    ),
+]
+STALE = {412: problem(412)}
+ETAG = [
+    ResponseHeader(
+        name="ETag",
+        documentation_only=True,
+        required=True,
+        description='The version of the document (`"3"`): what `If-Match` takes',
+    )
+]
 
 
 def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def if_match(request: Request[Any, Any, Any]) -> int | None:
+def expected_version(header: str | None) -> int | None:
     """The version `If-Match` asks for: `"3"` (an ETag this API gave out)."""
-    header = request.headers.get("if-match")
     if header is None:
         return None
     found = _ETAG.match(header.strip())
     if not found:
         raise Invalid.field("header.If-Match", 'must be the ETag of a version, e.g. "3"')
     return int(found[1])
-
-
-async def _json_body(request: Request[Any, Any, Any]) -> Any:
-    try:
-        return msgspec.json.decode(await request.body())
-    except msgspec.DecodeError as exc:
-        raise Invalid.field("$", f"not JSON: {exc}") from None
 
 
 def _writer(request: Request[Any, Any, Any]) -> str:
@@ -60,6 +76,7 @@ def _written(result: StateWrite) -> Response[StateWrite]:
     "/api/v1/agents/{ref:str}/state",
     tags=TAGS,
     summary="The agent's state document; its version is the ETag",
+    response_headers=ETAG,
 )
 async def get_state(
     gw: GatewayDep, ref: FromPath[str], request: Request[Any, Any, Any]
@@ -73,19 +90,23 @@ async def get_state(
     "/api/v1/agents/{ref:str}/state",
     tags=TAGS,
     summary="Replace the state document (any JSON); with If-Match only if still that version",
+    response_headers=ETAG,
+    responses=STALE,
 )
 async def put_state(
     gw: GatewayDep,
     ref: FromPath[str],
     request: Request[Any, Any, Any],
+    data: Annotated[Any, Body(description="The new document: any JSON value")],
+    if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[StateWrite]:
     async with gw.agent_id(ref, request) as agent_id:
         cmd = PutState(
             agent_id=agent_id,
-            value=await _json_body(request),
+            value=data,
             writer=_writer(request),
-            expected_version=if_match(request),
+            expected_version=expected_version(if_match),
         )
         return _written(
             await gw.ask(
@@ -98,22 +119,23 @@ async def put_state(
     "/api/v1/agents/{ref:str}/state",
     tags=TAGS,
     summary="Merge-patch the state document (RFC 7396); If-Match as for PUT",
+    response_headers=ETAG,
+    responses=STALE,
 )
 async def patch_state(
     gw: GatewayDep,
     ref: FromPath[str],
     request: Request[Any, Any, Any],
+    data: Annotated[dict[str, Any], Body(description="The merge patch: a JSON object")],
+    if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[StateWrite]:
     async with gw.agent_id(ref, request) as agent_id:
-        body = await _json_body(request)
-        if not isinstance(body, dict):
-            raise Invalid.field("$", "a merge patch is a JSON object")
         cmd = PatchState(
             agent_id=agent_id,
-            patch=body,
+            patch=data,
             writer=_writer(request),
-            expected_version=if_match(request),
+            expected_version=expected_version(if_match),
         )
         return _written(
             await gw.ask(

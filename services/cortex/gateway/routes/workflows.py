@@ -33,6 +33,7 @@ from cortex.contracts.workflow import (
     WorkflowTemplateView,
     WorkflowView,
 )
+from cortex.gateway.document import problem
 from cortex.gateway.routes.templates import UNCHANGED, registered
 from cortex.gateway.sse import KEEPALIVE, comment
 from cortex.gateway.state import Gateway, GatewayDep, IdempotencyKey
@@ -47,6 +48,11 @@ class ExecuteBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     tags=["workflows"],
     status_code=201,
     summary="Register a workflow template version (validated; immutable once registered)",
+    description="Besides its schema, a template is refused (422, every problem named by its "
+    "JSON path) unless: it has at least one step; each task has a unique `id` (letters, "
+    "digits, `_` and `-`) and a `type` with the fields that type needs; a parallel group "
+    "holds steps and has neither `id` nor `type`; durations parse; `${...}` references name "
+    "parameters or steps that ran before; `params` is a JSON Schema.",
     responses={200: ResponseSpec(WorkflowTemplateView, description=UNCHANGED)},
 )
 async def register_template(
@@ -93,6 +99,7 @@ async def get_template(
     tags=["workflows"],
     status_code=201,
     summary="Create a workflow from a template and parameters",
+    responses={404: problem(404, "No workflow template of that name (and version)")},
 )
 async def create_workflow(
     gw: GatewayDep,
@@ -149,10 +156,15 @@ async def list_executions(
     request: Request[Any, Any, Any],
     workflow: FromQuery[str | None] = None,
     status: FromQuery[ExecutionStatus | None] = None,
+    template: Annotated[
+        str | None, QueryParameter(description="Executions of this workflow template")
+    ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     before: FromQuery[str | None] = None,
 ) -> ExecutionPage:
-    query = ListExecutions(workflow=workflow, status=status, limit=limit, before=before)
+    query = ListExecutions(
+        workflow=workflow, status=status, template=template, limit=limit, before=before
+    )
     return await gw.ask("workflow", "execution.list", query, ExecutionPage, request)
 
 
@@ -196,6 +208,15 @@ async def cancel_execution(
     tags=["executions"],
     summary="Server-sent events: the execution now, then each of its events as it happens, "
     "until it has finished",
+    responses={
+        200: ResponseSpec(
+            ExecutionView | EventEnvelope,
+            media_type="text/event-stream",
+            description="`event: execution`, `data: <ExecutionView>` for the execution as it "
+            "is now; `event: <type>`, `id: <version>`, `data: <EventEnvelope>` per event",
+            generate_examples=False,
+        )
+    },
 )
 async def execution_events(
     gw: GatewayDep, execution_id: FromPath[str], request: Request[Any, Any, Any]
