@@ -14,14 +14,15 @@ LOCK := requirements/lock-dev.txt
 RUNTIME_LOCK := requirements/lock-runtime.txt
 UV_VERSION := 0.13.9
 
-.PHONY: up test setup lock lock-upgrade lint typecheck pytest contracts clean bench helm prometheus
+.PHONY: up test setup lock lock-upgrade lint typecheck pytest contracts clean bench helm \
+	debian-packages dashboard dashboard-test
 
 # The examples' agents (examples/agents) are importable by the agent hosts unless
 # CORTEX_AGENT_PATH says otherwise, so every walkthrough of the docs runs on one platform.
-up: setup
+up: setup dashboard
 	CORTEX_AGENT_PATH="$${CORTEX_AGENT_PATH-$(CURDIR)/examples/agents}" $(BIN)/cortex up
 
-test: setup helm lint typecheck pytest
+test: setup helm lint typecheck dashboard-test pytest
 
 setup: $(STAMP)
 
@@ -74,7 +75,7 @@ typecheck: setup
 # other module that way); one module keeps the whole of `make test` near 20 minutes on 2 cores.
 REPLICATED_MODULES := tests/e2e/test_messaging.py
 
-pytest: setup helm prometheus
+pytest: setup helm debian-packages dashboard
 	$(BIN)/pytest --cov --cov-report= --durations=15
 	CORTEX_TEST_TOPOLOGY=replicated $(BIN)/pytest $(REPLICATED_MODULES) --cov --cov-append --cov-report=term
 
@@ -82,10 +83,35 @@ pytest: setup helm prometheus
 helm: setup
 	@VENV=$(VENV) tools/fetch-helm.sh
 
-# Prometheus for tests/e2e/test_prometheus.py, from Debian (apt-get, as root); where it cannot
-# be installed the script says why and that test is skipped with the same reason.
-prometheus:
-	@tools/install-prometheus.sh
+# Prometheus and Chromium for the tests that run them, from Debian (apt-get, as root); where
+# they cannot be installed the script says why and those tests are skipped with the same reason.
+debian-packages:
+	@tools/install-debian.sh prometheus:tests/e2e/test_prometheus.py \
+	    chromium:tests/e2e/test_dashboard.py
+
+# The web dashboard (services/dashboard), with the machine's Node or Node from a pinned wheel
+# (tools/node.sh). `npm ci` from the committed package-lock.json when the lock changes; a build
+# when a source, or the OpenAPI document its API types are generated from, is newer than it.
+DASHBOARD := services/dashboard
+NPM := cd $(DASHBOARD) && PATH="$$(VENV=$(abspath $(VENV)) ../../tools/node.sh):$$PATH" npm
+DASHBOARD_SOURCES := $(filter-out $(DASHBOARD)/src/api/gateway.d.ts,\
+	$(shell find $(DASHBOARD)/src $(DASHBOARD)/public -type f 2>/dev/null)) \
+	$(wildcard $(DASHBOARD)/*.json $(DASHBOARD)/*.ts $(DASHBOARD)/index.html)
+
+dashboard: $(DASHBOARD)/dist/index.html
+
+$(DASHBOARD)/node_modules/.installed: $(DASHBOARD)/package-lock.json | $(STAMP)
+	$(NPM) ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(DASHBOARD)/dist/index.html: $(DASHBOARD)/node_modules/.installed $(DASHBOARD_SOURCES) \
+		contracts/openapi/gateway.json
+	$(NPM) run build
+	@touch $@
+
+# The dashboard's component tests (Vitest, jsdom).
+dashboard-test: $(DASHBOARD)/node_modules/.installed
+	$(NPM) test
 
 # Regenerate the committed JSON Schema and OpenAPI documents after changing a contract, and
 # docs/metrics.md after changing a metric.

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
@@ -117,3 +119,27 @@ def test_replicas_benchmark_prints_the_lag_between_replicas() -> None:
     lag = result["lag_between_replicas"]
     assert lag["replicas"] == 2
     assert lag["events"] > 0
+
+
+def test_dashboard_benchmark_prints_the_grids_figures() -> None:
+    from tests.e2e.test_dashboard import why_no_browser
+
+    if reason := why_no_browser():
+        pytest.skip(reason)
+    result = run_bench(
+        "dashboard.py",
+        "--agents",
+        "120",
+        "--loads",
+        "1",
+        "--changes",
+        "2",
+        "--frames",
+        "60",
+        timeout=300,
+    )
+    assert result["agents"] == 120
+    assert result["grid_interactive_ms"] > 0
+    assert 0 < result["status_change_ms"]["p50"] <= result["status_change_ms"]["max"]
+    assert result["scroll"]["frames"] == 59
+    assert result["scroll"]["grid_says"] == "Showing 120 of 120 agents"

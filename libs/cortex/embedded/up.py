@@ -511,6 +511,7 @@ def banner(
         "",
         f"CodeValdCortex {__version__} is up.",
         "",
+        f"  dashboard    {http_url}/   (sign in with the admin token)",
         f"  API          {http_url}/api/v1   (OpenAPI: {http_url}/api/v1/openapi.json)",
         f"  admin token  {token}",
         f"               {token_source}",

@@ -1,0 +1,217 @@
+import { Link } from "react-router-dom";
+import { api, unwrap, type AgentStatus, type Schemas } from "../api/client";
+import { useChanges } from "../changes";
+import { ErrorBox } from "../components/ErrorBox";
+import { StatusBadge } from "../components/Status";
+import { useLoad } from "../lib/useLoad";
+
+const AGENT_STATUSES: AgentStatus[] = ["created", "deploying", "running", "scaling", "terminating", "terminated", "failed"];
+
+interface OverviewData {
+  status: Schemas["Status"];
+  hosts: Schemas["HostView"][];
+  agentCounts: [AgentStatus, number][];
+  failedAgents: Schemas["AgentView"][];
+  deadLetters: number;
+  running: Schemas["ExecutionPage"];
+  failing: Schemas["ExecutionView"][];
+}
+
+async function loadOverview(): Promise<OverviewData> {
+  const [status, hosts, counts, failedAgents, dlq, running, failing] = await Promise.all([
+    unwrap(api.GET("/api/v1/status")),
+    unwrap(api.GET("/api/v1/hosts")),
+    Promise.all(
+      AGENT_STATUSES.map(async (s) => {
+        const page = await unwrap(api.GET("/api/v1/agents", { params: { query: { status: s, limit: 1 } } }));
+        return [s, page.total] as [AgentStatus, number];
+      }),
+    ),
+    unwrap(api.GET("/api/v1/agents", { params: { query: { status: "failed", limit: 20 } } })),
+    unwrap(api.GET("/api/v1/dlq", { params: { query: { limit: 1 } } })),
+    unwrap(api.GET("/api/v1/executions", { params: { query: { status: "running", limit: 100 } } })),
+    unwrap(api.GET("/api/v1/executions", { params: { query: { status: "failed", limit: 10 } } })),
+  ]);
+  return {
+    status,
+    hosts,
+    agentCounts: counts,
+    failedAgents: failedAgents.items,
+    deadLetters: dlq.total,
+    running,
+    failing: failing.items,
+  };
+}
+
+function mib(bytes: number | undefined): string {
+  return `${((bytes ?? 0) / 1048576).toFixed(0)} MiB`;
+}
+
+export default function Overview() {
+  const { data, error, loading, reload } = useLoad(loadOverview, []);
+  useChanges({ kinds: ["agent", "host", "execution"] }, reload, 1000);
+
+  const unhealthyHosts = data?.hosts.filter((h) => h.health !== "healthy") ?? [];
+  const alertCount =
+    (data?.failedAgents.length ?? 0) + unhealthyHosts.length + (data && data.deadLetters > 0 ? 1 : 0) + (data?.failing.length ?? 0);
+
+  return (
+    <>
+      <div className="page-head">
+        <h1>Overview</h1>
+        <button type="button" onClick={reload} disabled={loading}>
+          Refresh
+        </button>
+      </div>
+      <ErrorBox error={error} />
+      {!data && loading && <p aria-busy="true">Loading…</p>}
+      {data && (
+        <>
+          <section aria-labelledby="alerts-h" className="card">
+            <h2 id="alerts-h">Alerts</h2>
+            {alertCount === 0 ? (
+              <p>No alerts.</p>
+            ) : (
+              <ul className="alerts">
+                {data.failedAgents.map((a) => (
+                  <li key={a.id}>
+                    <StatusBadge status="failed" /> Agent <Link to={`/agents/${encodeURIComponent(a.name)}`}>{a.name}</Link>{" "}
+                    failed{a.status_reason ? `: ${a.status_reason}` : ""}
+                  </li>
+                ))}
+                {unhealthyHosts.map((h) => (
+                  <li key={h.id}>
+                    <StatusBadge status={h.health} /> Host <a href="#hosts-h">{h.hostname}</a> ({h.id}) is {h.health}
+                  </li>
+                ))}
+                {data.deadLetters > 0 && (
+                  <li>
+                    <StatusBadge status="error" /> <Link to="/dlq">{data.deadLetters} dead letters</Link> waiting
+                  </li>
+                )}
+                {data.failing.map((x) => (
+                  <li key={x.id}>
+                    <StatusBadge status="failed" /> Execution <Link to={`/executions/${x.id}`}>{x.template}</Link> failed
+                    {x.error ? `: ${x.error}` : ""}
+                  </li>
+                ))}
+              </ul>
+            )}
+          </section>
+
+          <div className="grid">
+            <section aria-labelledby="agents-h" className="card">
+              <h2 id="agents-h">Agents by status</h2>
+              <dl className="counts">
+                {data.agentCounts.map(([s, n]) => (
+                  <div key={s}>
+                    <dt>
+                      <Link to={`/agents?status=${s}`}>
+                        <StatusBadge status={s} />
+                      </Link>
+                    </dt>
+                    <dd>{n}</dd>
+                  </div>
+                ))}
+              </dl>
+            </section>
+            <section aria-labelledby="work-h" className="card">
+              <h2 id="work-h">Work</h2>
+              <dl className="counts">
+                <div>
+                  <dt>
+                    <Link to="/dlq">Dead letters</Link>
+                  </dt>
+                  <dd>{data.deadLetters}</dd>
+                </div>
+                <div>
+                  <dt>
+                    <Link to="/workflows?status=running">Running executions</Link>
+                  </dt>
+                  <dd>
+                    {data.running.items.length}
+                    {data.running.next ? "+" : ""}
+                  </dd>
+                </div>
+              </dl>
+            </section>
+          </div>
+
+          <section aria-labelledby="hosts-h" className="card">
+            <h2 id="hosts-h">Hosts</h2>
+            {data.hosts.length === 0 ? (
+              <p>No agent hosts.</p>
+            ) : (
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">Host</th>
+                    <th scope="col">Health</th>
+                    <th scope="col">CPU</th>
+                    <th scope="col">Memory</th>
+                    <th scope="col">Replicas</th>
+                    <th scope="col">Capacity</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {data.hosts.map((h) => (
+                    <tr key={h.id}>
+                      <td>
+                        {h.hostname} <small>{h.id}</small>
+                      </td>
+                      <td>
+                        <StatusBadge status={h.health} />
+                      </td>
+                      <td>{(h.cpu_percent ?? 0).toFixed(1)} %</td>
+                      <td>{mib(h.rss_bytes)}</td>
+                      <td>{h.replicas ?? 0}</td>
+                      <td>{h.capacity ?? 0}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </section>
+
+          <section aria-labelledby="services-h" className="card">
+            <h2 id="services-h">Services</h2>
+            <p>
+              NATS {data.status.nats.server_version ?? ""} ({data.status.nats.connected ? "connected" : "not connected"}) · gateway {data.status.version} · as of {new Date(data.status.time).toLocaleTimeString()}
+            </p>
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Service</th>
+                  <th scope="col">Versions</th>
+                  <th scope="col">Instances</th>
+                  <th scope="col">Quarantined events</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.status.services.map((s) => (
+                  <tr key={s.name}>
+                    <td>{s.name}</td>
+                    <td>{s.versions.join(", ")}</td>
+                    <td>
+                      {s.instances.length}
+                      <ul className="plain">
+                        {s.instances.map((i) => (
+                          <li key={i.id}>
+                            <small>
+                              {i.id} v{i.version}
+                            </small>
+                          </li>
+                        ))}
+                      </ul>
+                    </td>
+                    <td>{s.quarantined?.length ?? 0}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </section>
+        </>
+      )}
+    </>
+  );
+}

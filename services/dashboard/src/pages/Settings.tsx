@@ -1,0 +1,272 @@
+import { useEffect, useRef, useState, type FormEvent } from "react";
+import { ApiError, api, unwrap, type Schemas } from "../api/client";
+import { useAuth, useCan, type Role } from "../auth";
+import { ConfirmDialog } from "../components/ConfirmDialog";
+import { describeError, ErrorBox } from "../components/ErrorBox";
+import { formatTime, useLoad } from "../lib/useLoad";
+
+type CreatedToken = Schemas["CreatedToken"];
+const ROLES: Role[] = ["viewer", "operator", "admin"];
+
+function shown(value: unknown): string {
+  if (value === "") return '""';
+  if (typeof value === "string") return value;
+  return JSON.stringify(value) ?? String(value);
+}
+
+function NewTokenBox({ created, onDone }: { created: CreatedToken; onDone: () => void }) {
+  const [copied, setCopied] = useState<string | null>(null);
+  const box = useRef<HTMLElement>(null);
+  useEffect(() => box.current?.focus(), []);
+
+  async function copy() {
+    try {
+      await navigator.clipboard.writeText(created.token);
+      setCopied("Copied.");
+    } catch {
+      setCopied("Could not copy: select the token and copy it.");
+    }
+  }
+
+  return (
+    <section className="notice new-token" aria-labelledby="new-token-h" ref={box} tabIndex={-1}>
+      <h3 id="new-token-h">New token</h3>
+      <p>
+        Token <strong>{created.name}</strong> ({created.role}):
+      </p>
+      <p>
+        <code className="token-value">{created.token}</code>
+      </p>
+      <p>
+        <strong>Copy it now: it will not be shown again.</strong>
+      </p>
+      <div className="actions">
+        <button type="button" onClick={() => void copy()}>
+          Copy
+        </button>
+        <button type="button" onClick={onDone}>
+          Done
+        </button>
+        <span role="status">{copied}</span>
+      </div>
+    </section>
+  );
+}
+
+function CreateTokenForm({ onCreated }: { onCreated: (t: CreatedToken) => void }) {
+  const [name, setName] = useState("");
+  const [role, setRole] = useState<Role>("viewer");
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  const fieldErrors = error instanceof ApiError ? error.fieldErrors() : {};
+  // A taken name (409) is said at the name field.
+  if (error instanceof ApiError && error.status === 409 && !fieldErrors.name) fieldErrors.name = error.message;
+  const placed = new Set(["name", "role"]);
+  const unplaced = Object.entries(fieldErrors).filter(([p]) => !placed.has(p));
+  const hasFieldErrors = Object.keys(fieldErrors).length > 0;
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const created = await unwrap(api.POST("/api/v1/tokens", { body: { name: name.trim(), role } }));
+      setName("");
+      onCreated(created);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const err = (path: string) =>
+    fieldErrors[path] ? (
+      <p className="field-error" id={`token-${path}-error`}>
+        {fieldErrors[path]}
+      </p>
+    ) : null;
+  const invalid = (path: string) => ({
+    "aria-invalid": Boolean(fieldErrors[path]),
+    "aria-describedby": [path === "name" ? "token-name-hint" : "", fieldErrors[path] ? `token-${path}-error` : ""].filter(Boolean).join(" ") || undefined,
+  });
+
+  return (
+    <form onSubmit={submit} noValidate aria-labelledby="create-token-h">
+      <h3 id="create-token-h">Create token</h3>
+      {error !== null && (
+        <div className="error-box" role="alert">
+          {hasFieldErrors ? <p>The gateway refused the token: see the fields below.</p> : <ErrorBox error={error} />}
+          {unplaced.length > 0 && (
+            <ul>
+              {unplaced.map(([p, m]) => (
+                <li key={p}>
+                  <code>{p}</code>: {m}
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
+      <div className="field">
+        <label htmlFor="token-name">Token name</label>
+        <input id="token-name" value={name} onChange={(e) => setName(e.target.value)} required autoComplete="off" {...invalid("name")} />
+        <p className="hint" id="token-name-hint">
+          Letters, digits, '.', '_' and '-', up to 64, e.g. ci.
+        </p>
+        {err("name")}
+      </div>
+      <div className="field">
+        <label htmlFor="token-role">Role</label>
+        <select id="token-role" value={role} onChange={(e) => setRole(e.target.value as Role)} {...invalid("role")}>
+          {ROLES.map((r) => (
+            <option key={r} value={r}>
+              {r}
+            </option>
+          ))}
+        </select>
+        {err("role")}
+      </div>
+      <div className="actions">
+        <button type="submit" disabled={busy}>
+          {busy ? "Creating…" : "Create token"}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function TokensSection() {
+  const tokens = useLoad(() => unwrap(api.GET("/api/v1/tokens")), []);
+  const [created, setCreated] = useState<CreatedToken | null>(null);
+  const [revoking, setRevoking] = useState<string | null>(null);
+  const [outcome, setOutcome] = useState<{ ok: boolean; text: string } | null>(null);
+
+  async function revoke(name: string) {
+    try {
+      await unwrap(api.DELETE("/api/v1/tokens/{name}", { params: { path: { name } } }));
+      setOutcome({ ok: true, text: `Token ${name} revoked.` });
+    } catch (e) {
+      setOutcome({ ok: false, text: `Could not revoke ${name}: ${describeError(e)}` });
+    }
+    tokens.reload();
+  }
+
+  return (
+    <section className="card" aria-labelledby="tokens-h">
+      <h2 id="tokens-h">API tokens</h2>
+      {created && <NewTokenBox created={created} onDone={() => setCreated(null)} />}
+      {outcome && (
+        <div role="status" className={outcome.ok ? "notice" : "error-box"}>
+          <p>{outcome.text}</p>
+        </div>
+      )}
+      <ErrorBox error={tokens.error} />
+      {!tokens.data && tokens.loading && <p aria-busy="true">Loading…</p>}
+      {tokens.data &&
+        (tokens.data.items.length === 0 ? (
+          <p>No tokens.</p>
+        ) : (
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Role</th>
+                  <th scope="col">Created</th>
+                  <th scope="col">Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {tokens.data.items.map((t) => (
+                  <tr key={t.name}>
+                    <td>{t.name}</td>
+                    <td>{t.role}</td>
+                    <td>{formatTime(t.created_at)}</td>
+                    <td className="row-actions">
+                      <button type="button" className="danger" aria-label={`Revoke ${t.name}`} onClick={() => setRevoking(t.name)}>
+                        Revoke
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        ))}
+      <CreateTokenForm
+        onCreated={(t) => {
+          setOutcome(null);
+          setCreated(t);
+          tokens.reload();
+        }}
+      />
+      {revoking !== null && (
+        <ConfirmDialog
+          title={`Revoke token ${revoking}?`}
+          message="Every request with this token is refused from now on, by every gateway replica."
+          typeToConfirm={revoking}
+          confirmLabel="Revoke"
+          onCancel={() => setRevoking(null)}
+          onConfirm={() => {
+            const name = revoking;
+            setRevoking(null);
+            void revoke(name);
+          }}
+        />
+      )}
+    </section>
+  );
+}
+
+export default function Settings() {
+  const settings = useLoad(() => unwrap(api.GET("/api/v1/settings")), []);
+  const { caller } = useAuth();
+  const can = useCan();
+  // The section that hands out secrets waits for the role: a viewer never sees it, even briefly.
+  const admin = caller !== null && can("admin");
+  const entries = settings.data ? Object.entries(settings.data).sort(([a], [b]) => a.localeCompare(b)) : [];
+
+  return (
+    <>
+      <div className="page-head">
+        <h1>Settings</h1>
+        <button type="button" onClick={settings.reload} disabled={settings.loading}>
+          Refresh
+        </button>
+      </div>
+      <section className="card" aria-labelledby="settings-h">
+        <h2 id="settings-h">Gateway settings</h2>
+        <p className="muted">As the answering gateway runs (CORTEX_* variables); secrets are shown as ***. Read-only.</p>
+        <ErrorBox error={settings.error} />
+        {!settings.data && settings.loading && <p aria-busy="true">Loading…</p>}
+        {settings.data && (
+          <div className="table-wrap">
+            <table className="settings-table" aria-labelledby="settings-h">
+              <thead>
+                <tr>
+                  <th scope="col">Setting</th>
+                  <th scope="col">Value</th>
+                </tr>
+              </thead>
+              <tbody>
+                {entries.map(([key, value]) => (
+                  <tr key={key}>
+                    <th scope="row">
+                      <code>{key}</code>
+                    </th>
+                    <td>
+                      <code>{shown(value)}</code>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+      {admin && <TokensSection />}
+    </>
+  );
+}
