@@ -253,7 +253,12 @@ def test_an_operator_runs_the_fleet_from_the_browser(
         expect(summary).to_contain_text(re.compile(r"2\s*/\s*2"))
         view.check("agent-detail")
 
+        # The list, filtered on the server by a part of the name.
         page.get_by_role("link", name="Agents", exact=True).click()
+        expect(page.get_by_role("link", name="dash-flaky")).to_be_visible()
+        page.get_by_label("Name contains").fill("H-AG")
+        page.get_by_role("button", name="Apply filters").click()
+        expect(page.get_by_role("link", name="dash-flaky")).to_have_count(0)
         expect(page.get_by_role("link", name="dash-agent")).to_be_visible()
         view.check("agents")
 

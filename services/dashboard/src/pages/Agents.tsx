@@ -15,6 +15,7 @@ const PAGE = 200;
 const ROW_HEIGHT = 41;
 
 interface Filters {
+  name: string;
   status: string;
   template: string;
   pool: string;
@@ -24,6 +25,7 @@ interface Filters {
 function useFilters(): [Filters, (f: Filters) => void] {
   const [params, setParams] = useSearchParams();
   const filters: Filters = {
+    name: params.get("name") ?? "",
     status: params.get("status") ?? "",
     template: params.get("template") ?? "",
     pool: params.get("pool") ?? "",
@@ -46,6 +48,7 @@ function fetchPage(f: Filters, after?: string) {
     api.GET("/api/v1/agents", {
       params: {
         query: {
+          name: f.name || undefined,
           status: (f.status || undefined) as AgentStatus | undefined,
           template: f.template || undefined,
           pool: f.pool || undefined,
@@ -220,7 +223,7 @@ function AgentTable({ filters }: { filters: Filters }) {
 
 function FilterForm({ filters, onApply }: { filters: Filters; onApply: (f: Filters) => void }) {
   const [draft, setDraft] = useState(filters);
-  useEffect(() => setDraft(filters), [filters.status, filters.template, filters.pool, filters.label]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => setDraft(filters), [filters.name, filters.status, filters.template, filters.pool, filters.label]); // eslint-disable-line react-hooks/exhaustive-deps
   return (
     <form
       className="filters"
@@ -230,6 +233,10 @@ function FilterForm({ filters, onApply }: { filters: Filters; onApply: (f: Filte
         onApply(draft);
       }}
     >
+      <div className="field">
+        <label htmlFor="f-name">Name contains</label>
+        <input id="f-name" type="search" value={draft.name} onChange={(e) => setDraft({ ...draft, name: e.target.value })} />
+      </div>
       <div className="field">
         <label htmlFor="f-status">Status</label>
         <select

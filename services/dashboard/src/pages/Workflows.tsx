@@ -165,12 +165,13 @@ export default function Workflows() {
             query: {
               status: (status || undefined) as ExecutionStatus | undefined,
               workflow: workflowFilter || undefined,
+              template: templateFilter || undefined,
               limit: 100,
             },
           },
         }),
       ),
-    [status, workflowFilter],
+    [status, workflowFilter, templateFilter],
   );
   useChanges({ kinds: ["wftemplate"] }, templates.reload, 500);
   useChanges({ kinds: ["workflow"] }, workflows.reload, 500);
@@ -182,8 +183,7 @@ export default function Workflows() {
     else next.delete(key);
     setSearch(next, { replace: true });
   };
-  // The executions API filters by workflow and status; the template filter is applied here.
-  const shownExecutions = (executions.data?.items ?? []).filter((x) => !templateFilter || x.template === templateFilter);
+  const shownExecutions = executions.data?.items ?? [];
   const runAgain = async (workflowId: string) => {
     const ex = await unwrap(
       api.POST("/api/v1/workflows/{workflow_id}/execute", {
