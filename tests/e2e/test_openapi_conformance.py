@@ -122,16 +122,18 @@ def quiet_stream(error: dict[str, Any] | None) -> bool:
     return error.get("label") in streams and error["value"]["type"] == "ReadTimeout"
 
 
-def findings(report: Path) -> tuple[int, set[str], list[str]]:
-    """The requests schemathesis made, the checks it ran, and each (check, operation,
-    failure) it found."""
+def findings(report: Path) -> tuple[int, set[str], list[str], int]:
+    """The requests schemathesis made, the checks it ran, each (check, operation, failure) it
+    found, and how many quiet streams it counted as errors."""
     requests = 0
+    quiet = 0
     ran: set[str] = set()
     found: set[str] = set()
     for line in report.read_text().splitlines():
         event: dict[str, Any] = json.loads(line)
-        failed = "NonFatalError" in event or "FatalError" in event
-        if failed and not quiet_stream(event.get("NonFatalError")):
+        if quiet_stream(event.get("NonFatalError")):
+            quiet += 1
+        elif "NonFatalError" in event or "FatalError" in event:
             found.add(f"error: {json.dumps(event)[:500]}")
         finished = event.get("ScenarioFinished")
         if finished is None:
@@ -150,7 +152,7 @@ def findings(report: Path) -> tuple[int, set[str], list[str]]:
                     f"{(failure['message'] or '').strip()[:300]} "
                     f"({request.get('method', '')} {request.get('uri', '')})"
                 )
-    return requests, ran, sorted(found)
+    return requests, ran, sorted(found), quiet
 
 
 def test_schemathesis_with_every_check_finds_nothing(tmp_path: Path) -> None:
@@ -182,10 +184,11 @@ def test_schemathesis_with_every_check_finds_nothing(tmp_path: Path) -> None:
     finally:
         stack.stop()
     assert report.exists(), f"schemathesis did not run:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
-    requests, ran, found = findings(report)
+    requests, ran, found, quiet = findings(report)
     summary = f"{requests} requests in {took:.0f}s, {len(found)} findings"
     print(summary)
     assert requests > 0, f"schemathesis sent nothing:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     assert not CHECKS - ran, f"checks that never ran: {sorted(CHECKS - ran)}"
     assert not found, summary + ":\n" + "\n".join(found) + "\n\n" + run.stdout[-5000:]
-    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-3000:]
+    # Schemathesis exits 1 for a quiet stream's read timeout too: only then is 1 a pass.
+    assert run.returncode == 0 or (run.returncode == 1 and quiet), run.stdout[-5000:]
