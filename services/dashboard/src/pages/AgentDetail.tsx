@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { ApiError, api, idempotencyKey, unwrap, type Schemas } from "../api/client";
 import { useCan } from "../auth";
@@ -407,10 +407,21 @@ export default function AgentDetail() {
   const a = agent.data;
   const can = useCan();
 
-  useChanges({ kinds: ["agent", "state", "subscription"], id: a?.id }, () => {
+  // The newest version of the agent a change has announced. A change can reach the browser
+  // before the service replica that answers the next read has applied it (a replica catches up
+  // a few milliseconds later, more on a loaded machine): read again until the agent is as new.
+  const announced = useRef(0);
+  useChanges({ kinds: ["agent", "state", "subscription"], id: a?.id }, (changes) => {
+    for (const c of changes) if (c.kind === "agent") announced.current = Math.max(announced.current, c.version);
     agent.reload();
     setTick((t) => t + 1);
   });
+  const reloadAgent = agent.reload;
+  useEffect(() => {
+    if (!a || agent.loading || a.version >= announced.current) return undefined;
+    const timer = setTimeout(reloadAgent, 200);
+    return () => clearTimeout(timer);
+  }, [a, agent.loading, reloadAgent]);
 
   return (
     <>
