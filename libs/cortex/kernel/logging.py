@@ -238,8 +238,11 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(_LEVELS[level], logging.INFO))
-    # uvicorn's access log duplicates the gateway's own request metrics; keep it at warnings.
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # uvicorn's access log duplicates the gateway's own request metrics, and httpx logs every
+    # request it makes (the gateway's metrics sampler: a line per process every few seconds);
+    # keep both at warnings.
+    for noisy in ("uvicorn.access", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def publish_logs(nc: NATS, subjects: Subjects) -> None:
