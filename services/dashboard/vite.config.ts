@@ -23,5 +23,8 @@ export default defineConfig({
     environment: "jsdom",
     setupFiles: ["./src/test/setup.ts"],
     css: false,
+    // A test asserts what the user sees, not how fast: typing into jsdom on a busy 2-core
+    // machine took over vitest's default 5 s.
+    testTimeout: 30_000,
   },
 });

@@ -92,6 +92,19 @@ async def consumer_states(url: str) -> list[object]:
         await nc.close()
 
 
+def placement(view: dict[str, object]) -> dict[str, object]:
+    """An agent's status and its instances' hosts and states: says why nothing handles it."""
+    instances = view.get("instances")
+    return {
+        "agent": view.get("name"),
+        "status": view.get("status"),
+        "instances": [
+            (i.get("host_id"), i.get("state"), i.get("health"))
+            for i in (instances if isinstance(instances, list) else [])
+        ],
+    }
+
+
 async def msgs_leader(url: str) -> str:
     """The server leading the inbox stream: the node whose loss matters most."""
     nc = await nats.connect(servers=url.split(","))
@@ -199,8 +212,15 @@ def test_nothing_lost_or_doubled_when_a_node_and_a_replica_of_each_service_die(
             def unhandled() -> tuple[bool, object]:
                 seen = ledger(records)
                 missing = [m for _, m in targets if m not in seen]
-                if not missing or len(missing) > 5:
-                    return not missing, missing_by_agent(targets, seen)
+                if not missing:
+                    return True, None
+                if len(missing) > 5:
+                    # Many left: where the stuck agents' replicas are, by the registry's view.
+                    stuck = missing_by_agent(targets, seen)
+                    return False, [
+                        (n, placement(api.get(f"/api/v1/agents/{a}").json()))
+                        for a, n in stuck.items()
+                    ]
                 # A few stragglers: what the messaging service knows of each says where it is.
                 return False, (
                     [api.get(f"/api/v1/messages/{m}").json() for m in missing],

@@ -13,11 +13,11 @@ export function describeError(error: unknown): string {
 }
 
 /** Shows an error clearly, a 403 as a permission problem; field violations are listed too. */
-export function ErrorBox({ error, fields = true }: { error: unknown; fields?: boolean }) {
+export function ErrorBox({ error, fields = true, id }: { error: unknown; fields?: boolean; id?: string }) {
   if (error === null || error === undefined) return null;
   const violations = error instanceof ApiError && fields ? (error.problem?.errors ?? []) : [];
   return (
-    <div className="error-box" role="alert">
+    <div id={id} className="error-box" role="alert">
       <p>{describeError(error)}</p>
       {violations.length > 0 && (
         <ul>

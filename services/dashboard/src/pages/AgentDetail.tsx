@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { ApiError, api, idempotencyKey, unwrap, type Schemas } from "../api/client";
 import { useCan } from "../auth";
@@ -8,6 +8,7 @@ import { ErrorBox } from "../components/ErrorBox";
 import { diffJson, JsonTree } from "../components/JsonTree";
 import { LogPanel } from "../components/LogPanel";
 import { StatusBadge } from "../components/Status";
+import { announcedVersions, readUntil } from "../lib/fresh";
 import { formatTime, useLoad } from "../lib/useLoad";
 
 type Agent = Schemas["AgentView"];
@@ -401,27 +402,24 @@ function Subscriptions({ agentRef, tick, canChange }: { agentRef: string; tick: 
 
 export default function AgentDetail() {
   const { ref = "" } = useParams();
-  const agent = useLoad(() => unwrap(api.GET("/api/v1/agents/{ref}", { params: { path: { ref } } })), [ref]);
+  // The newest version of the agent a change has announced: a read after a change waits
+  // until the replica answering it has applied that change.
+  const announced = useRef(0);
+  const agent = useLoad(
+    () => readUntil(() => unwrap(api.GET("/api/v1/agents/{ref}", { params: { path: { ref } } })), announced.current),
+    [ref],
+  );
   const [tick, setTick] = useState(0);
   const [follow, setFollow] = useState(true);
   const a = agent.data;
   const can = useCan();
 
-  // The newest version of the agent a change has announced. A change can reach the browser
-  // before the service replica that answers the next read has applied it (a replica catches up
-  // a few milliseconds later, more on a loaded machine): read again until the agent is as new.
-  const announced = useRef(0);
   useChanges({ kinds: ["agent", "state", "subscription"], id: a?.id }, (changes) => {
-    for (const c of changes) if (c.kind === "agent") announced.current = Math.max(announced.current, c.version);
+    const version = announcedVersions(changes, "agent").get(a?.id ?? "");
+    if (version !== undefined) announced.current = Math.max(announced.current, version);
     agent.reload();
     setTick((t) => t + 1);
   });
-  const reloadAgent = agent.reload;
-  useEffect(() => {
-    if (!a || agent.loading || a.version >= announced.current) return undefined;
-    const timer = setTimeout(reloadAgent, 200);
-    return () => clearTimeout(timer);
-  }, [a, agent.loading, reloadAgent]);
 
   return (
     <>

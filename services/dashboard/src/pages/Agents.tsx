@@ -1,12 +1,14 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
-import { ApiError, api, idempotencyKey, unwrap, type AgentStatus, type Schemas } from "../api/client";
+import { api, idempotencyKey, unwrap, type AgentStatus, type Schemas } from "../api/client";
 import { useCan } from "../auth";
 import { useChanges } from "../changes";
 import { ErrorBox } from "../components/ErrorBox";
+import { fieldErrorsOf, FormError } from "../components/FieldErrors";
 import { asSchema, defaultsFor, fieldId, SchemaField, schemaPaths } from "../components/SchemaForm";
 import { StatusBadge } from "../components/Status";
+import { announcedVersions, readUntil } from "../lib/fresh";
 import { useLoad } from "../lib/useLoad";
 
 type Agent = Schemas["AgentView"];
@@ -111,15 +113,15 @@ function AgentTable({ filters }: { filters: Filters }) {
   const itemsRef = useRef(items);
   itemsRef.current = items;
   useChanges({ kinds: ["agent"] }, (changes) => {
-    const ids = [...new Set(changes.map((c) => c.id))];
+    const announced = announcedVersions(changes, "agent");
     const known = new Set(itemsRef.current.map((a) => a.id));
-    if (ids.some((id) => !known.has(id))) {
+    if ([...announced.keys()].some((id) => !known.has(id))) {
       if (itemsRef.current.length <= PAGE) loadFirst();
       else setStale(true);
       return;
     }
-    for (const id of ids) {
-      unwrap(api.GET("/api/v1/agents/{ref}", { params: { path: { ref: id } } }))
+    for (const [id, version] of announced) {
+      readUntil(() => unwrap(api.GET("/api/v1/agents/{ref}", { params: { path: { ref: id } } })), version)
         .then((agent) => setItems((old) => old.map((a) => (a.id === agent.id ? agent : a))))
         .catch(() => undefined);
     }
@@ -309,10 +311,9 @@ export function CreateAgentForm({ onCreated, onCancel }: { onCreated: (a: Agent)
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [version?.name, version?.version]);
 
-  const fieldErrors = error instanceof ApiError ? error.fieldErrors() : {};
+  const { errors: fieldErrors, at: err, invalid } = fieldErrorsOf(error, fieldId);
   const shown = schemaPaths(formSchema, "config");
   for (const p of ["name", "template", "replicas"]) shown.add(p);
-  const unplaced = Object.entries(fieldErrors).filter(([p]) => !shown.has(p));
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -340,36 +341,11 @@ export function CreateAgentForm({ onCreated, onCancel }: { onCreated: (a: Agent)
     }
   }
 
-  const err = (path: string) =>
-    fieldErrors[path] ? (
-      <p className="field-error" id={`${fieldId(path)}-error`}>
-        {fieldErrors[path]}
-      </p>
-    ) : null;
-  const invalid = (path: string) => ({
-    "aria-invalid": Boolean(fieldErrors[path]),
-    "aria-describedby": fieldErrors[path] ? `${fieldId(path)}-error` : undefined,
-  });
-
   return (
     <section className="card" aria-labelledby="create-h">
       <h2 id="create-h">Create agent</h2>
       <form onSubmit={submit} noValidate>
-        {error !== null && (
-          <div className="error-box" role="alert">
-            <p>{error instanceof ApiError && error.problem?.errors?.length ? "The gateway refused the agent: see the fields below." : null}</p>
-            {(!(error instanceof ApiError) || !error.problem?.errors?.length) && <ErrorBox error={error} />}
-            {unplaced.length > 0 && (
-              <ul>
-                {unplaced.map(([p, m]) => (
-                  <li key={p}>
-                    <code>{p}</code>: {m}
-                  </li>
-                ))}
-              </ul>
-            )}
-          </div>
-        )}
+        <FormError error={error} errors={fieldErrors} placed={shown} what="the agent" />
         <div className="field">
           <label htmlFor={fieldId("template")}>Template</label>
           <select id={fieldId("template")} value={template} onChange={(e) => setTemplate(e.target.value)} required {...invalid("template")}>

@@ -3,10 +3,12 @@ import { ApiError, api, unwrap, type Schemas } from "../api/client";
 import { useAuth, useCan, type Role } from "../auth";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { describeError, ErrorBox } from "../components/ErrorBox";
+import { fieldErrorsOf, FormError } from "../components/FieldErrors";
 import { formatTime, useLoad } from "../lib/useLoad";
 
 type CreatedToken = Schemas["CreatedToken"];
 const ROLES: Role[] = ["viewer", "operator", "admin"];
+const PLACED: ReadonlySet<string> = new Set(["name", "role"]);
 
 function shown(value: unknown): string {
   if (value === "") return '""';
@@ -59,12 +61,9 @@ function CreateTokenForm({ onCreated }: { onCreated: (t: CreatedToken) => void }
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
 
-  const fieldErrors = error instanceof ApiError ? error.fieldErrors() : {};
+  const { errors, at: err, invalid } = fieldErrorsOf(error, (path) => `token-${path}`);
   // A taken name (409) is said at the name field.
-  if (error instanceof ApiError && error.status === 409 && !fieldErrors.name) fieldErrors.name = error.message;
-  const placed = new Set(["name", "role"]);
-  const unplaced = Object.entries(fieldErrors).filter(([p]) => !placed.has(p));
-  const hasFieldErrors = Object.keys(fieldErrors).length > 0;
+  if (error instanceof ApiError && error.status === 409 && !errors.name) errors.name = error.message;
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -81,37 +80,13 @@ function CreateTokenForm({ onCreated }: { onCreated: (t: CreatedToken) => void }
     }
   }
 
-  const err = (path: string) =>
-    fieldErrors[path] ? (
-      <p className="field-error" id={`token-${path}-error`}>
-        {fieldErrors[path]}
-      </p>
-    ) : null;
-  const invalid = (path: string) => ({
-    "aria-invalid": Boolean(fieldErrors[path]),
-    "aria-describedby": [path === "name" ? "token-name-hint" : "", fieldErrors[path] ? `token-${path}-error` : ""].filter(Boolean).join(" ") || undefined,
-  });
-
   return (
     <form onSubmit={submit} noValidate aria-labelledby="create-token-h">
       <h3 id="create-token-h">Create token</h3>
-      {error !== null && (
-        <div className="error-box" role="alert">
-          {hasFieldErrors ? <p>The gateway refused the token: see the fields below.</p> : <ErrorBox error={error} />}
-          {unplaced.length > 0 && (
-            <ul>
-              {unplaced.map(([p, m]) => (
-                <li key={p}>
-                  <code>{p}</code>: {m}
-                </li>
-              ))}
-            </ul>
-          )}
-        </div>
-      )}
+      <FormError error={error} errors={errors} placed={PLACED} what="the token" />
       <div className="field">
         <label htmlFor="token-name">Token name</label>
-        <input id="token-name" value={name} onChange={(e) => setName(e.target.value)} required autoComplete="off" {...invalid("name")} />
+        <input id="token-name" value={name} onChange={(e) => setName(e.target.value)} required autoComplete="off" {...invalid("name", "token-name-hint")} />
         <p className="hint" id="token-name-hint">
           Letters, digits, '.', '_' and '-', up to 64, e.g. ci.
         </p>

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
-import { ApiError, api, idempotencyKey, unwrap, type ExecutionStatus } from "../api/client";
+import { api, idempotencyKey, unwrap, type ExecutionStatus } from "../api/client";
 import { useCan } from "../auth";
 import { useChanges } from "../changes";
 import { ErrorBox } from "../components/ErrorBox";
@@ -49,7 +49,6 @@ function RegisterTemplate({ onDone }: { onDone: () => void }) {
       setError(err);
     }
   }
-  const violations = error instanceof ApiError ? (error.problem?.errors ?? []) : [];
   return (
     <form onSubmit={submit}>
       <div className="field">
@@ -65,24 +64,7 @@ function RegisterTemplate({ onDone }: { onDone: () => void }) {
           placeholder='{"name": "fanout", "version": "1", "steps": [...]}'
         />
       </div>
-      {error !== null && (
-        <div id="wft-errors" className="error-box" role="alert">
-          {violations.length > 0 ? (
-            <>
-              <p>The template was refused:</p>
-              <ul>
-                {violations.map((v, i) => (
-                  <li key={i}>
-                    <code>{v.field}</code>: {v.message}
-                  </li>
-                ))}
-              </ul>
-            </>
-          ) : (
-            <ErrorBox error={error} />
-          )}
-        </div>
-      )}
+      <ErrorBox id="wft-errors" error={error} />
       {info && <p role="status">{info}</p>}
       <button type="submit">Register</button>
     </form>
