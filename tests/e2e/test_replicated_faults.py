@@ -99,7 +99,7 @@ def placement(view: dict[str, object]) -> dict[str, object]:
         "agent": view.get("name"),
         "status": view.get("status"),
         "instances": [
-            (i.get("host_id"), i.get("state"), i.get("health"))
+            {k: i.get(k) for k in ("host_id", "state", "health", "inflight", "busy", "handled")}
             for i in (instances if isinstance(instances, list) else [])
         ],
     }
@@ -217,10 +217,13 @@ def test_nothing_lost_or_doubled_when_a_node_and_a_replica_of_each_service_die(
                 if len(missing) > 5:
                     # Many left: where the stuck agents' replicas are, by the registry's view.
                     stuck = missing_by_agent(targets, seen)
-                    return False, [
-                        (n, placement(api.get(f"/api/v1/agents/{a}").json()))
-                        for a, n in stuck.items()
-                    ]
+                    return False, (
+                        [
+                            (n, placement(api.get(f"/api/v1/agents/{a}").json()))
+                            for a, n in stuck.items()
+                        ],
+                        asyncio.run(consumer_states(stack.nats_url)),
+                    )
                 # A few stragglers: what the messaging service knows of each says where it is.
                 return False, (
                     [api.get(f"/api/v1/messages/{m}").json() for m in missing],
