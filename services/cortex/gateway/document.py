@@ -37,6 +37,8 @@ from typing import Any
 import msgspec
 from litestar.datastructures import MutableScopeHeaders
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIType
+from litestar.params import HeaderParameter, ParameterKwarg
 from litestar.routes import HTTPRoute
 from litestar.types import Message, Scope
 
@@ -84,6 +86,18 @@ def problem(status: int, description: str | None = None) -> ResponseSpec:
         media_type=PROBLEM_JSON,
         description=description or WHY[status],
         generate_examples=False,
+    )
+
+
+def optional_header(name: str, pattern: str, description: str) -> ParameterKwarg:
+    """An optional request header whose values match `pattern`, for `Annotated[str | None,
+    ...]`. The route checks it itself, naming the header in its problem; the document states
+    the rule so that a client knows it. A header is text or absent, never null."""
+    return HeaderParameter(
+        name=name,
+        required=False,
+        schema_extra={"one_of": None, "type": OpenAPIType.STRING, "pattern": pattern},
+        description=description,
     )
 
 

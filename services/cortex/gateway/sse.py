@@ -15,13 +15,12 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated
 
-from litestar.openapi.spec import OpenAPIType
-from litestar.params import HeaderParameter
 from litestar.response import ServerSentEventMessage
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from cortex.gateway.document import optional_header
 from cortex.gateway.state import Gateway
 from cortex.kernel.errors import Invalid, Unavailable
 
@@ -44,16 +43,13 @@ def comment(text: str) -> ServerSentEventMessage:
 
 EVENT_ID = "^[0-9]+$"
 
+# Checked by `resume_after`, which names the header in its problem.
 LastEventId = Annotated[
     str | None,
-    HeaderParameter(
-        name="Last-Event-ID",
-        required=False,
-        # Checked by `resume_after`, which names the header in its problem. A header is text
-        # or absent, never null.
-        schema_extra={"one_of": None, "type": OpenAPIType.STRING, "pattern": EVENT_ID},
-        description="A reconnecting client's last event `id`: the stream goes on after it "
-        "(over `after`)",
+    optional_header(
+        "Last-Event-ID",
+        EVENT_ID,
+        "A reconnecting client's last event `id`: the stream goes on after it (over `after`)",
     ),
 ]
 _EVENT_ID = re.compile(EVENT_ID)

@@ -7,8 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, patch, put
 from litestar.datastructures import ResponseHeader
-from litestar.openapi.spec import OpenAPIType
-from litestar.params import Body, FromPath, HeaderParameter
+from litestar.params import Body, FromPath
 
 from cortex.contracts.state import (
     GetState,
@@ -19,7 +18,7 @@ from cortex.contracts.state import (
     StateWrite,
 )
 from cortex.gateway.auth import principal_of
-from cortex.gateway.document import problem
+from cortex.gateway.document import optional_header, problem
 from cortex.gateway.state import GatewayDep, IdempotencyKey
 from cortex.kernel.errors import Invalid
 
@@ -27,15 +26,13 @@ TAGS = ["state"]
 ETAG_PATTERN = r'^(?:W/)?"?([0-9]+)"?$'
 _ETAG = re.compile(ETAG_PATTERN)
 
+# Checked by `expected_version`, which says what is wrong in words of its own.
 IfMatch = Annotated[
     str | None,
-    HeaderParameter(
-        name="If-Match",
-        required=False,
-        # Checked by `expected_version`, which says what is wrong in words of its own. A
-        # header is text or absent, never null.
-        schema_extra={"one_of": None, "type": OpenAPIType.STRING, "pattern": ETAG_PATTERN},
-        description='Write only if the document is still at this version: its ETag ("3")',
+    optional_header(
+        "If-Match",
+        ETAG_PATTERN,
+        'Write only if the document is still at this version: its ETag ("3")',
     ),
 ]
 STALE = {412: problem(412)}

@@ -10,6 +10,7 @@ import { LogPanel } from "../components/LogPanel";
 import { StatusBadge } from "../components/Status";
 import { announcedVersions, readUntil } from "../lib/fresh";
 import { formatTime, useLoad } from "../lib/useLoad";
+import { ColumnHeads } from "../components/PageHead";
 
 type Agent = Schemas["AgentView"];
 
@@ -131,17 +132,7 @@ function Instances({ agent }: { agent: Agent }) {
         <p>No instances.</p>
       ) : (
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Instance</th>
-              <th scope="col">State</th>
-              <th scope="col">Health</th>
-              <th scope="col">Host</th>
-              <th scope="col">In flight</th>
-              <th scope="col">Handled / failures</th>
-              <th scope="col">Last error</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={["Instance", "State", "Health", "Host", "In flight", "Handled / failures", "Last error"]} />
           <tbody>
             {instances.map((i) => (
               <tr key={i.id}>

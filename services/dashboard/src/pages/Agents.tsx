@@ -10,6 +10,7 @@ import { asSchema, defaultsFor, fieldId, SchemaField, schemaPaths } from "../com
 import { StatusBadge } from "../components/Status";
 import { announcedVersions, readUntil } from "../lib/fresh";
 import { useLoad } from "../lib/useLoad";
+import { ColumnHeads } from "../components/PageHead";
 
 type Agent = Schemas["AgentView"];
 const STATUSES: AgentStatus[] = ["created", "deploying", "running", "scaling", "terminating", "terminated", "failed"];
@@ -164,16 +165,7 @@ function AgentTable({ filters }: { filters: Filters }) {
       </p>
       <div className="table-scroll" ref={scroller} tabIndex={0} aria-label="Agents table, scrollable">
         <table className="agents-table" aria-rowcount={total ?? items.length}>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Status</th>
-              <th scope="col">Ready / desired</th>
-              <th scope="col">Template</th>
-              <th scope="col">Pool</th>
-              <th scope="col">Labels</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={["Name", "Status", "Ready / desired", "Template", "Pool", "Labels"]} />
           <tbody>
             {top > 0 && (
               <tr aria-hidden="true" style={{ height: top }}>

@@ -5,6 +5,7 @@ import { useCan } from "../auth";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { describeError, ErrorBox } from "../components/ErrorBox";
 import { formatTime, preview } from "../lib/useLoad";
+import { PageHead } from "../components/PageHead";
 
 type DeadLetter = Schemas["DeadLetter"];
 
@@ -77,12 +78,7 @@ export default function DeadLetters() {
 
   return (
     <>
-      <div className="page-head">
-        <h1>Dead letters</h1>
-        <button type="button" onClick={() => load()} disabled={loading}>
-          Refresh
-        </button>
-      </div>
+      <PageHead title="Dead letters" onRefresh={() => load()} busy={loading} />
       <form
         className="filters"
         aria-label="Dead letter filters"

@@ -7,6 +7,7 @@ import { StatusBadge } from "../components/Status";
 import { stepDuration, Timeline } from "../components/Timeline";
 import { followSSE, type StreamState } from "../lib/sse";
 import { formatTime } from "../lib/useLoad";
+import { ColumnHeads } from "../components/PageHead";
 
 type Execution = Schemas["ExecutionView"];
 
@@ -148,17 +149,7 @@ export default function ExecutionDetail() {
           <section className="card" aria-labelledby="steps-h">
             <h2 id="steps-h">Steps</h2>
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">Step</th>
-                  <th scope="col">Type</th>
-                  <th scope="col">Group</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Attempts</th>
-                  <th scope="col">Duration</th>
-                  <th scope="col">Output or error</th>
-                </tr>
-              </thead>
+              <ColumnHeads names={["Step", "Type", "Group", "Status", "Attempts", "Duration", "Output or error"]} />
               <tbody>
                 {execution.steps.map((s) => (
                   <tr key={s.id}>

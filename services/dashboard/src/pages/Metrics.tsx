@@ -4,6 +4,7 @@ import { api, unwrap, type Schemas } from "../api/client";
 import { ErrorBox } from "../components/ErrorBox";
 import { LineChart, type ChartLine } from "../components/LineChart";
 import { useLoad } from "../lib/useLoad";
+import { PageHead } from "../components/PageHead";
 
 type Series = Schemas["MetricSeries"];
 type Window = NonNullable<NonNullable<paths["/api/v1/metrics/history"]["get"]["parameters"]["query"]>["window"]>;
@@ -93,12 +94,7 @@ export default function Metrics() {
 
   return (
     <>
-      <div className="page-head">
-        <h1>Metrics</h1>
-        <button type="button" onClick={reload} disabled={loading}>
-          Refresh
-        </button>
-      </div>
+      <PageHead title="Metrics" onRefresh={reload} busy={loading} />
       <fieldset className="radio-group">
         <legend>Window</legend>
         {WINDOWS.map(([value, label]) => (

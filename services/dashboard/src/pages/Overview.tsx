@@ -4,6 +4,7 @@ import { useChanges } from "../changes";
 import { ErrorBox } from "../components/ErrorBox";
 import { StatusBadge } from "../components/Status";
 import { useLoad } from "../lib/useLoad";
+import { PageHead, ColumnHeads } from "../components/PageHead";
 
 const AGENT_STATUSES: AgentStatus[] = ["created", "deploying", "running", "scaling", "terminating", "terminated", "failed"];
 
@@ -57,12 +58,7 @@ export default function Overview() {
 
   return (
     <>
-      <div className="page-head">
-        <h1>Overview</h1>
-        <button type="button" onClick={reload} disabled={loading}>
-          Refresh
-        </button>
-      </div>
+      <PageHead title="Overview" onRefresh={reload} busy={loading} />
       <ErrorBox error={error} />
       {!data && loading && <p aria-busy="true">Loading…</p>}
       {data && (
@@ -143,16 +139,7 @@ export default function Overview() {
               <p>No agent hosts.</p>
             ) : (
               <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Host</th>
-                    <th scope="col">Health</th>
-                    <th scope="col">CPU</th>
-                    <th scope="col">Memory</th>
-                    <th scope="col">Replicas</th>
-                    <th scope="col">Capacity</th>
-                  </tr>
-                </thead>
+                <ColumnHeads names={["Host", "Health", "CPU", "Memory", "Replicas", "Capacity"]} />
                 <tbody>
                   {data.hosts.map((h) => (
                     <tr key={h.id}>
@@ -179,14 +166,7 @@ export default function Overview() {
               NATS {data.status.nats.server_version ?? ""} ({data.status.nats.connected ? "connected" : "not connected"}) · gateway {data.status.version} · as of {new Date(data.status.time).toLocaleTimeString()}
             </p>
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">Service</th>
-                  <th scope="col">Versions</th>
-                  <th scope="col">Instances</th>
-                  <th scope="col">Quarantined events</th>
-                </tr>
-              </thead>
+              <ColumnHeads names={["Service", "Versions", "Instances", "Quarantined events"]} />
               <tbody>
                 {data.status.services.map((s) => (
                   <tr key={s.name}>

@@ -5,6 +5,7 @@ import { ConfirmDialog } from "../components/ConfirmDialog";
 import { describeError, ErrorBox } from "../components/ErrorBox";
 import { fieldErrorsOf, FormError } from "../components/FieldErrors";
 import { formatTime, useLoad } from "../lib/useLoad";
+import { PageHead, ColumnHeads } from "../components/PageHead";
 
 type CreatedToken = Schemas["CreatedToken"];
 const ROLES: Role[] = ["viewer", "operator", "admin"];
@@ -145,14 +146,7 @@ function TokensSection() {
         ) : (
           <div className="table-wrap">
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Actions</th>
-                </tr>
-              </thead>
+              <ColumnHeads names={["Name", "Role", "Created", "Actions"]} />
               <tbody>
                 {tokens.data.items.map((t) => (
                   <tr key={t.name}>
@@ -205,12 +199,7 @@ export default function Settings() {
 
   return (
     <>
-      <div className="page-head">
-        <h1>Settings</h1>
-        <button type="button" onClick={settings.reload} disabled={settings.loading}>
-          Refresh
-        </button>
-      </div>
+      <PageHead title="Settings" onRefresh={settings.reload} busy={settings.loading} />
       <section className="card" aria-labelledby="settings-h">
         <h2 id="settings-h">Gateway settings</h2>
         <p className="muted">As the answering gateway runs (CORTEX_* variables); secrets are shown as ***. Read-only.</p>
@@ -219,12 +208,7 @@ export default function Settings() {
         {settings.data && (
           <div className="table-wrap">
             <table className="settings-table" aria-labelledby="settings-h">
-              <thead>
-                <tr>
-                  <th scope="col">Setting</th>
-                  <th scope="col">Value</th>
-                </tr>
-              </thead>
+              <ColumnHeads names={["Setting", "Value"]} />
               <tbody>
                 {entries.map(([key, value]) => (
                   <tr key={key}>

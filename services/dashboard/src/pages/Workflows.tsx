@@ -6,6 +6,7 @@ import { useChanges } from "../changes";
 import { ErrorBox } from "../components/ErrorBox";
 import { StatusBadge } from "../components/Status";
 import { formatTime, useLoad } from "../lib/useLoad";
+import { ColumnHeads } from "../components/PageHead";
 
 const EXEC_STATUSES: ExecutionStatus[] = ["running", "succeeded", "failed", "cancelled"];
 
@@ -217,16 +218,7 @@ export default function Workflows() {
         )}
         <ErrorBox error={workflows.error ?? runError} />
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Workflow</th>
-              <th scope="col">Template</th>
-              <th scope="col">Executions</th>
-              <th scope="col">Last execution</th>
-              <th scope="col">Created</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={["Workflow", "Template", "Executions", "Last execution", "Created", "Actions"]} />
           <tbody>
             {workflows.data?.items.map((w) => (
               <tr key={w.id}>
@@ -296,16 +288,7 @@ export default function Workflows() {
         <ErrorBox error={executions.error} />
         {shownExecutions.length === 0 && !executions.loading && <p>No executions.</p>}
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Execution</th>
-              <th scope="col">Template</th>
-              <th scope="col">Status</th>
-              <th scope="col">Started</th>
-              <th scope="col">Finished</th>
-              <th scope="col">Error</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={["Execution", "Template", "Status", "Started", "Finished", "Error"]} />
           <tbody>
             {shownExecutions.map((x) => (
               <tr key={x.id}>
