@@ -10,6 +10,22 @@ nats-py's `fetch` first sends a `no_wait` probe that carries `expires`; on a clu
 the server held the messages that arrived meanwhile until that probe expired, so messages to
 an idle consumer waited up to `fetch_wait` (a p99 of one second on a three-node cluster,
 measured with bench/messaging.py; 20 ms without the probe).
+
+Two rules keep what this process holds within what it can handle before `ack_wait` runs out.
+A clustered consumer sends a delivery only once its peers have recorded it, so deliveries to
+a request (and the status that ends it) can come after the loop gave up on that request:
+
+- Each request has its own reply subject, so only the end of the current request ends a pull.
+  With one subject for all, a late end of an earlier request cut the current one short, the
+  loop asked again with the earlier one still open, and open requests piled up.
+- Messages already in the inbox count against the free slots; the server is asked only for
+  the rest. Messages waiting there get no in-progress notes, so an inbox holding more than the
+  handlers reach within `ack_wait` has each of them delivered again behind the others.
+
+Without them, after a nats-server node was killed under load, an inbox consumer went round
+delivering copies faster than anyone reached them (tens of thousands queued in the host, every
+delivery of a partition's 1,250 unhandled messages outliving its ack deadline) and never caught
+up: tests/e2e/test_replicated_faults.py.
 """
 
 from __future__ import annotations
@@ -35,6 +51,10 @@ Handler = Callable[[Msg], Awaitable[None]]
 FETCH_WAIT = 1.0
 """How long one pull waits for messages by default; also the longest a stop waits for the
 pull to end. A quiet consumer that must stop fast asks for less (more idle pulls)."""
+
+
+QUEUED_WAIT = 0.01
+"""How long a round without a request waits for the next message already sent to the inbox."""
 
 
 def nak_delay(deliveries: int, base: float = 0.5, cap: float = 30.0) -> float:
@@ -83,7 +103,7 @@ class DurableConsumer:
         # Create-or-update: a changed filter or limit takes effect without a manual step.
         await self._nc.jetstream().add_consumer(self.stream, self._config)
         inbox = self._nc.new_inbox()
-        sub = await self._nc.subscribe(inbox)
+        sub = await self._nc.subscribe(f"{inbox}.*")
         self._sub = sub
         next_subject = f"{DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}"
         self._task = asyncio.create_task(
@@ -114,25 +134,32 @@ class DurableConsumer:
     async def _pull(self, sub: Subscription, next_subject: str, inbox: str) -> None:
         nc = self._nc
         loop = asyncio.get_running_loop()
+        requests = 0
         while not self.stopped():
             free = self._concurrency - len(self._inflight)
             if free <= 0:
                 await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
                 continue
-            # The server ends the request a little before we stop listening for it, so a
-            # message is never sent to a request nobody reads any more.
-            expires_ns = int(self._fetch_wait * 1e9) - 50_000_000
-            request = f'{{"batch":{free},"expires":{expires_ns}}}'.encode()
-            try:
-                await nc.publish(next_subject, request, reply=inbox)
-            except ConnectionClosedError:
-                log.info("consumer stopped: connection closed", consumer=self.durable)
-                return
-            except Exception as exc:
-                log.warning("pull failed", consumer=self.durable, error=str(exc) or repr(exc))
-                await asyncio.sleep(0.5)
-                continue
-            deadline = loop.time() + self._fetch_wait
+            wanted = free - sub.pending_msgs
+            reply = ""
+            if wanted > 0:
+                requests += 1
+                reply = f"{inbox}.{requests}"
+                # The server ends the request a little before we stop listening for it, so a
+                # message is never sent to a request nobody reads any more.
+                expires_ns = int(self._fetch_wait * 1e9) - 50_000_000
+                request = f'{{"batch":{wanted},"expires":{expires_ns}}}'.encode()
+                try:
+                    await nc.publish(next_subject, request, reply=reply)
+                except ConnectionClosedError:
+                    log.info("consumer stopped: connection closed", consumer=self.durable)
+                    return
+                except Exception as exc:
+                    log.warning("pull failed", consumer=self.durable, error=str(exc) or repr(exc))
+                    await asyncio.sleep(0.5)
+                    continue
+            # Without a request of its own, this round takes what is in the inbox already.
+            deadline = loop.time() + (self._fetch_wait if reply else QUEUED_WAIT)
             received = 0
             while received < free:
                 left = deadline - loop.time()
@@ -153,7 +180,9 @@ class DurableConsumer:
                 if status == StatusCode.CONTROL_MESSAGE:
                     continue  # an idle heartbeat
                 if status:
-                    break  # the request is over: expired, no messages, or refused
+                    if msg.subject == reply:
+                        break  # this request is over: expired, no messages, or refused
+                    continue  # the end of an earlier one
                 received += 1
                 if self.stopped():  # the stop came while this pull waited
                     await _quietly(msg.nak())
