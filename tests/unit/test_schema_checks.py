@@ -39,3 +39,60 @@ def test_a_broken_schema_is_reported_where_it_breaks() -> None:
     problems = schema_problems({"properties": {"x": {"type": "nonsense"}}}, "$.config_schema")
     assert problems[0].field == "$.config_schema.properties.x.type"
     assert problems[0].message.startswith("not a valid JSON Schema")
+
+
+REDOS = "^(a+)+$"
+EVIL = "a" * 40 + "!"
+
+
+def test_a_catastrophic_pattern_is_checked_in_linear_time() -> None:
+    """With Python's backtracking `re` (what jsonschema uses), this check never ends."""
+    schema = {"type": "object", "properties": {"x": {"type": "string", "pattern": REDOS}}}
+    assert schema_problems(schema, "$.config_schema") == []
+    with pytest.raises(Invalid) as caught:
+        check_instance(schema, {"x": EVIL}, "$.config")
+    assert caught.value.message == f"$.config.x: {EVIL!r} does not match {REDOS!r}"
+    check_instance(schema, {"x": "aaaa"}, "$.config")
+
+
+def test_pattern_properties_and_the_extras_they_decide_run_in_linear_time() -> None:
+    schema = {
+        "type": "object",
+        "patternProperties": {REDOS: {"type": "integer"}},
+        "additionalProperties": False,
+    }
+    with pytest.raises(Invalid) as caught:
+        check_instance(schema, {EVIL: 1}, "$.config")
+    assert caught.value.message == (
+        f"$.config: {EVIL!r} does not match any of the regexes: {REDOS!r}"
+    )
+    with pytest.raises(Invalid) as wrong:
+        check_instance(schema, {"aaa": "one"}, "$.config")
+    assert wrong.value.violations[0].field == "$.config.aaa"
+    check_instance(schema, {"aaa": 1}, "$.config")
+    closed = {"type": "object", "properties": {"a": {}}, "additionalProperties": False}
+    with pytest.raises(Invalid) as extra:
+        check_instance(closed, {"a": 1, "b": 2}, "$.config")
+    assert extra.value.message == (
+        "$.config: Additional properties are not allowed ('b' was unexpected)"
+    )
+
+
+def test_patterns_re2_cannot_run_are_refused_where_they_are() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "x": {"type": "string", "pattern": "^(?!admin).*$"},
+            "y": {"type": "object", "patternProperties": {"(a)\\1": {}}},
+        },
+    }
+    problems = schema_problems(schema, "$.config_schema")
+    assert [p.field for p in problems] == [
+        "$.config_schema.properties.x.pattern",
+        "$.config_schema.properties.y.patternProperties.(a)\\1",
+    ]
+    assert "no lookaround or backreferences" in problems[0].message
+    both = {"patternProperties": {"^x": {}}, "unevaluatedProperties": False}
+    assert [p.message for p in schema_problems(both, "$.params")] == [
+        "patternProperties cannot be combined with unevaluatedProperties"
+    ]
