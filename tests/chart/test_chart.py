@@ -661,3 +661,17 @@ def test_the_modules_agent_code_may_come_from_reach_every_process() -> None:
     assert default["data"]["CORTEX_AGENT_MODULES"] == ""
     named_ones = named(render("agentModules={acme.agents,billing}"), "ConfigMap", f"{RELEASE}-env")
     assert named_ones["data"]["CORTEX_AGENT_MODULES"] == "acme.agents,billing"
+
+
+def test_what_http_steps_may_reach_reaches_every_process() -> None:
+    default = named(render(), "ConfigMap", f"{RELEASE}-env")["data"]
+    assert (default["CORTEX_HTTP_STEP_ALLOW"], default["CORTEX_HTTP_STEP_MAX_BYTES"]) == (
+        "",
+        "1048576",
+    )
+    opened = named(
+        render("workflows.httpStepAllow={10.0.0.0/8,*.svc.cluster.local:8080}"),
+        "ConfigMap",
+        f"{RELEASE}-env",
+    )["data"]
+    assert opened["CORTEX_HTTP_STEP_ALLOW"] == "10.0.0.0/8,*.svc.cluster.local:8080"

@@ -119,7 +119,10 @@ def template_file(tmp: Path, spec: dict[str, Any], suffix: str = ".yaml") -> str
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = Stack(tmp_path_factory.mktemp("cli-workflows"), **FAST_HEALTH).start()
+    # Its http steps call servers on loopback, which they may not reach by default.
+    running = Stack(
+        tmp_path_factory.mktemp("cli-workflows"), CORTEX_HTTP_STEP_ALLOW="127.0.0.1", **FAST_HEALTH
+    ).start()
     ok(running, "agents", "create", "cli-echo", "--template", "echo", "--deploy")
     until(
         lambda: (

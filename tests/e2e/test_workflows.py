@@ -84,7 +84,10 @@ def inventory() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("workflows")
-    stack = Stack(root, CORTEX_AGENT_PATH=str(REPO), **FAST_HEALTH).start()
+    # The inventory server listens on loopback, which http steps may not reach by default.
+    stack = Stack(
+        root, CORTEX_AGENT_PATH=str(REPO), CORTEX_HTTP_STEP_ALLOW="127.0.0.1", **FAST_HEALTH
+    ).start()
     with stack.client() as api:
         api.post(
             "/api/v1/templates",

@@ -101,6 +101,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     delivers it again; hosts keep long handlers alive with in-progress acks."""
     inbox_partitions: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 8
     """Partitions of the agent inboxes (one JetStream consumer each). Fixed at install."""
+    http_step_allow: str = ""
+    """Internal addresses workflow `http` steps may reach (`,`-separated CIDRs, addresses and
+    host names, `*.` for subdomains, each optionally with `:port`). Without an entry, loopback,
+    link-local, private and unique-local addresses are refused; an entry without a port still
+    refuses the platform's own ports there. See docs/security.md."""
+    http_step_max_bytes: Annotated[int, msgspec.Meta(ge=1)] = 1024 * 1024
+    """Most bytes of a response body an `http` step reads; a bigger one fails `too_large`."""
     host_name: str = ""
     """An agent host's id (a DNS label); empty: `<hostname>-<pid>`."""
     host_capacity: Annotated[int, msgspec.Meta(ge=0)] = 0

@@ -7,13 +7,15 @@ import sys
 from cortex.kernel.logging import configure_logging
 from cortex.kernel.service.runtime import run_service
 from cortex.kernel.settings import SettingsError, load_settings
+from cortex.workflow.egress import parse_allow
 from cortex.workflow.service import build
 
 
 def main() -> None:
     try:
         settings = load_settings()
-    except SettingsError as exc:
+        parse_allow(settings.http_step_allow)
+    except (SettingsError, ValueError) as exc:
         print(f"cortex workflow: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(

@@ -4,6 +4,8 @@ transforms. The runner around them handles retries, timeouts and the record of i
 
 from __future__ import annotations
 
+import base64
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +31,12 @@ from cortex.kernel.messages import (
 from cortex.kernel.serving import SERVING, not_serving
 
 from .durations import step_timeout
+from .egress import EgressDenied
+from .redaction import redact_headers, redact_text, redact_url, secret_name
 from .substitution import ReferenceError, substitute
+
+HTTP_MAX_BYTES = 1024 * 1024
+"""Most bytes of a response body an `http` step reads by default."""
 
 
 class StepError(Exception):
@@ -74,13 +81,20 @@ class Tasks:
     """The four task types, over the platform's NATS connection and one HTTP client."""
 
     def __init__(
-        self, nc: NATS, subjects: Subjects, client: ServiceClient, http: httpx.AsyncClient
+        self,
+        nc: NATS,
+        subjects: Subjects,
+        client: ServiceClient,
+        http: httpx.AsyncClient,
+        *,
+        http_max_bytes: int = HTTP_MAX_BYTES,
     ) -> None:
         self._nc = nc
         self._js = nc.jetstream()
         self._subjects = subjects
         self._client = client
         self._http = http
+        self._http_max_bytes = http_max_bytes
         self._turns: dict[str, int] = {}
 
     async def run(self, step: StepSpec, scope: Scope) -> Any:
@@ -166,24 +180,33 @@ class Tasks:
             content["content"] = body.encode()
         elif body is not None:
             content["json"] = body
+        what = f"{method} {redact_url(url)}"
+        secrets = [v for k, v in headers.items() if secret_name(k)] + _url_secrets(url)
         try:
-            response = await self._http.request(method, url, headers=headers, **content)
+            async with self._http.stream(method, url, headers=headers, **content) as response:
+                data = await _read_capped(response, self._http_max_bytes, what)
+        except EgressDenied as exc:
+            raise StepError(f"{what}: {exc}", permanent=True) from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise StepError(f"{what}: {exc} (http and https URLs only)", permanent=True) from None
         except httpx.HTTPError as exc:
-            raise StepError(f"{method} {url}: {type(exc).__name__}: {exc}") from None
+            error = f"{what}: {type(exc).__name__}: {exc}"
+            raise StepError(redact_text(error, secrets)) from None
+        text = data.decode(response.charset_encoding or "utf-8", errors="replace")
+        answer: Any = text
         if "json" in response.headers.get("content-type", ""):
-            try:
-                answer: Any = response.json()
-            except ValueError:
-                answer = response.text
-        else:
-            answer = response.text
+            with contextlib.suppress(msgspec.DecodeError):  # a wrong content type: the text
+                answer = msgspec.json.decode(data)
         status = response.status_code
         if not (status in step.expect_status if step.expect_status else 200 <= status < 300):
             expected = ", ".join(map(str, step.expect_status)) if step.expect_status else "2xx"
-            raise StepError(
-                f"{method} {url} answered {status} (expected {expected}): {response.text[:200]}"
-            )
-        return {"status": status, "headers": dict(response.headers), "body": answer}
+            excerpt = redact_text(text[:200], secrets)
+            raise StepError(f"{what} answered {status} (expected {expected}): {excerpt}")
+        return {
+            "status": status,
+            "headers": redact_headers(response.headers.multi_items()),
+            "body": answer,
+        }
 
     # --- state -------------------------------------------------------------------------------
 
@@ -216,6 +239,43 @@ class Tasks:
             except jmespath.exceptions.JMESPathError as exc:
                 raise StepError(f"{step.expression}: {exc}", permanent=True) from None
         return scope.fill(step.output)
+
+
+async def _read_capped(response: httpx.Response, limit: int, what: str) -> bytes:
+    """The body, decoded as sent (gzip and the like), refused past `limit` bytes without
+    holding more than that in memory."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise StepError(
+            f"too_large: {what} answered {int(declared)} bytes, more than the {limit} an http "
+            "step reads (CORTEX_HTTP_STEP_MAX_BYTES)",
+            permanent=True,
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise StepError(
+                f"too_large: {what} answered more than the {limit} bytes an http step reads "
+                "(CORTEX_HTTP_STEP_MAX_BYTES)",
+                permanent=True,
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The parts of `url` that `redact_url` hides, for hiding them in error texts too."""
+    try:
+        parts = httpx.URL(url)
+    except httpx.InvalidURL:
+        return []
+    found = [parts.password or ""]
+    if parts.password:  # httpx sends it as Basic auth, which a server may echo
+        found.append(base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode())
+    found += [v for k, v in parts.params.multi_items() if secret_name(k)]
+    return [f for f in found if f]
 
 
 def _text(value: Any, what: str) -> str:

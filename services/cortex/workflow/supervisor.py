@@ -21,6 +21,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from cortex.contracts.workflow import WorkflowTemplateSpec
+from cortex.kernel.bus.discovery import scatter
 from cortex.kernel.leases import LeaseBucket, holder_name
 from cortex.kernel.logging import get_logger
 from cortex.kernel.service.runtime import ServiceRuntime
@@ -34,15 +35,19 @@ from .domain import (
     execution_of,
     execution_stream,
 )
+from .egress import EgressPolicy, GuardedTransport, parse_allow
 from .journal import Journal
 from .leases import open_leases
 from .metrics import RUNNING
+from .platform_ports import PORTS_INTERVAL, own_ports, ports_in
 from .runner import Runner
 from .steps import Tasks
 
 log = get_logger()
 
 TemplateLoader = Callable[[str, str], Awaitable[WorkflowTemplateSpec]]
+
+MAX_REDIRECTS = 10
 
 
 class Supervisor:
@@ -67,6 +72,7 @@ class Supervisor:
         self._loops: list[asyncio.Task[None]] = []
         self._cancels: Subscription | None = None
         self._http: httpx.AsyncClient | None = None
+        self._egress = EgressPolicy()
         self._leases: LeaseBucket | None = None
         self._tasks: Tasks | None = None
 
@@ -80,16 +86,32 @@ class Supervisor:
         runtime = self.runtime
         self._running, self._position = set(running), position
         self._leases = await open_leases(runtime.js, runtime.subjects, self.holder, self._lease_ttl)
+        settings = runtime.settings
+        self._egress = EgressPolicy(parse_allow(settings.http_step_allow), own_ports(settings))
         # No client-wide timeout: each step's own timeout bounds its request.
-        self._http = httpx.AsyncClient(timeout=None, follow_redirects=True)
-        self._tasks = Tasks(runtime.nc, runtime.subjects, runtime.client(), self._http)
+        self._http = httpx.AsyncClient(
+            transport=GuardedTransport(self._egress),
+            timeout=None,
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
+        )
+        self._tasks = Tasks(
+            runtime.nc,
+            runtime.subjects,
+            runtime.client(),
+            self._http,
+            http_max_bytes=settings.http_step_max_bytes,
+        )
         self._cancels = await runtime.nc.subscribe(
             runtime.subjects.executions_cancelled(), cb=self._on_cancel
         )
         await self.scan()
+        with contextlib.suppress(Exception):  # found again every PORTS_INTERVAL
+            await self._find_platform_ports()
         self._loops = [
             asyncio.create_task(self._every(self._lease_ttl / 3, self._renew)),
             asyncio.create_task(self._every(self._scan_interval, self.scan)),
+            asyncio.create_task(self._every(PORTS_INTERVAL, self._find_platform_ports)),
         ]
 
     async def stop(self) -> None:
@@ -194,6 +216,11 @@ class Supervisor:
                 await action()
             except Exception as exc:  # NATS or the store away for a moment: next round
                 log.warning("workflow background task failed", error=str(exc) or repr(exc))
+
+    async def _find_platform_ports(self) -> None:
+        infos = await scatter(self.runtime.nc, "$SRV.INFO")
+        found = ports_in(infos, self.runtime.subjects.root + "-")
+        self._egress.platform_ports = frozenset(own_ports(self.runtime.settings) | found)
 
     async def _renew(self) -> None:
         for execution_id in list(self.leases.held):

@@ -151,6 +151,8 @@ async def stack(make_settings: Callable[..., Settings], tmp_path: Path) -> Async
         reconcile_interval=0.5,
         shutdown_grace=2.0,
         request_timeout=10.0,
+        # The tests' HTTP servers listen on loopback; the platform's own ports stay refused.
+        http_step_allow="127.0.0.1",
     )
     calls = tmp_path / "calls"
     calls.mkdir()
