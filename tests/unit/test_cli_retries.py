@@ -85,3 +85,23 @@ def test_reads_and_message_sends_carry_no_key_and_are_not_retried(
         api.request("POST", "/api/v1/agents/a/messages", json={"payload": 1})
     assert len(seen) == 2
     assert all("Idempotency-Key" not in r.headers for r in seen)
+
+
+def test_a_rate_limited_request_waits_as_told_and_goes_again(
+    seen: list[httpx.Request], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(cli_client.time, "sleep", slept.append)
+
+    def limited(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": "2"}, json={"code": "rate_limited"})
+
+    def sent(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"message_id": "m1"})
+
+    api = gateway(seen, iter([limited, limited, sent]))
+    assert api.request("POST", "/api/v1/agents/a/messages", json={"payload": 1}) == {
+        "message_id": "m1"
+    }
+    assert len(seen) == 3
+    assert slept == [2.0, 2.0]

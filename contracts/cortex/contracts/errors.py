@@ -21,6 +21,8 @@ class ErrorCode(enum.StrEnum):
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     TOO_LARGE = "too_large"
+    RATE_LIMITED = "rate_limited"
+    """The token made more requests than its limit allows; `Retry-After` says when to retry."""
     TIMEOUT = "timeout"
     UNAVAILABLE = "unavailable"
     """A dependency (a service, NATS, the event store) did not answer; retrying may help."""
@@ -35,6 +37,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
     ErrorCode.TIMEOUT: 504,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,

@@ -21,6 +21,10 @@ CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRY_PAUSES = (0.5, 2.0)
 """Seconds before sending a change again, with its key, after a timeout or a 503/504."""
 RETRY_STATUSES = frozenset({503, 504})
+RATE_RETRIES = 3
+"""Times a request refused with 429 (the token's rate limit) is sent again."""
+MAX_RATE_WAIT = 10.0
+"""Longest pause before that, whatever `Retry-After` says."""
 """`unavailable` and `timeout`: the change may or may not have been made."""
 
 
@@ -95,7 +99,7 @@ class GatewayClient:
                 time.sleep(pauses[attempt - 1])
             last = attempt == len(pauses)
             try:
-                reply = self._http.request(method, path, **kwargs)
+                reply = self._send(method, path, **kwargs)
             except httpx.ConnectError:
                 raise GatewayUnreachable(self._unreachable()) from None
             except httpx.TimeoutException:
@@ -108,6 +112,17 @@ class GatewayClient:
                 break
         self._check(reply)
         return reply.status_code, reply.json() if reply.content else None
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request, sent again after the `Retry-After` of a 429: the gateway refused it
+        before doing anything, so any request, a message send included, may be repeated."""
+        for _ in range(RATE_RETRIES):
+            reply = self._http.request(method, path, **kwargs)
+            if reply.status_code != 429:
+                return reply
+            retry_after = reply.headers.get("retry-after", "1")
+            time.sleep(min(float(retry_after) if retry_after.isdigit() else 1.0, MAX_RATE_WAIT))
+        return self._http.request(method, path, **kwargs)
 
     def events(self, path: str) -> Generator[ServerSentEvent, None, None]:
         """A server-sent event stream, event by event, until the gateway ends it. A broken

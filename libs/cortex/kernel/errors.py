@@ -72,6 +72,12 @@ class TooLarge(CortexError):
     code = ErrorCode.TOO_LARGE
 
 
+class RateLimited(CortexError):
+    """`details.retry_after`: seconds until the request would be allowed."""
+
+    code = ErrorCode.RATE_LIMITED
+
+
 class Timeout(CortexError):
     code = ErrorCode.TIMEOUT
 
@@ -94,6 +100,7 @@ _BY_CODE: dict[ErrorCode, type[CortexError]] = {
         Unauthorized,
         Forbidden,
         TooLarge,
+        RateLimited,
         Timeout,
         Unavailable,
         Internal,

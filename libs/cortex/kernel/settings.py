@@ -82,6 +82,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     otlp_endpoint: str = ""
     """Base URL of an OTLP/HTTP collector (`http://localhost:4318`): every process sends its
     trace spans to `<url>/v1/traces`. Empty: no spans are recorded or sent."""
+    rate_limit: Annotated[float, msgspec.Meta(ge=0)] = 100.0
+    """Requests a second each API token may make through one gateway replica (429 with
+    `Retry-After` beyond); 0: no limit."""
+    rate_burst: Annotated[int, msgspec.Meta(ge=1)] = 200
+    """Requests a token may make at once before `rate_limit` applies."""
     request_timeout: Seconds = 5.0
     """How long the gateway and the CLI wait for a service's reply."""
     shutdown_grace: Seconds = 10.0

@@ -13,10 +13,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from cortex.contracts.generate import normalize_descriptions
 from cortex.gateway.auth import make_guard
+from cortex.gateway.body_limits import BODY_LIMIT
 from cortex.gateway.dashboard import DashboardFiles, dashboard_route
 from cortex.gateway.document import allow_every_method, declare_responses
 from cortex.gateway.metrics import prometheus_config
 from cortex.gateway.problems import EXCEPTION_HANDLERS
+from cortex.gateway.rate_limit import RateLimits
 from cortex.gateway.request_context import RequestContext
 from cortex.gateway.routes import (
     agents,
@@ -108,14 +110,18 @@ def create_app(gateway: Gateway) -> Litestar:
             dashboard_route(DashboardFiles.from_settings(gateway.settings)),
         ],
         dependencies={"gw": Provide(lambda: gateway, sync_to_thread=False)},
-        guards=[make_guard(gateway.tokens)],
+        guards=[
+            make_guard(
+                gateway.tokens, RateLimits(gateway.settings.rate_limit, gateway.settings.rate_burst)
+            )
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[allow_every_method],
         openapi_config=None,
         # The request's correlation id and span first, so that they cover the rest.
         middleware=[RequestContext(), prometheus.middleware],
         logging_config=None,  # structlog is set up by the process, not by Litestar
-        # Payloads up to 64 MiB travel by claim check; base64 adds a third for binary ones.
-        request_max_body_size=96 * 1024 * 1024,
+        # Only a message's payload can need more (MESSAGE_BODY_LIMIT, on those routes).
+        request_max_body_size=BODY_LIMIT,
         debug=False,
     )

@@ -15,6 +15,8 @@ from litestar.handlers.base import BaseRouteHandler
 from cortex.kernel.errors import Forbidden, Unauthorized
 from cortex.kernel.tokens import Principal, TokenRegistry
 
+from .rate_limit import RateLimits
+
 _READS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -37,7 +39,7 @@ def require(connection: ASGIConnection[Any, Any, Any, Any], role: str, what: str
         raise Forbidden(f"token {name!r} has role {held}; {what} needs {role}")
 
 
-def make_guard(tokens: TokenRegistry) -> Any:
+def make_guard(tokens: TokenRegistry, limits: RateLimits) -> Any:
     def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         if handler.opt.get("public"):
             return
@@ -48,6 +50,7 @@ def make_guard(tokens: TokenRegistry) -> Any:
         principal = tokens.authenticate(token.strip())
         if principal is None:
             raise Unauthorized("the bearer token is not valid")
+        limits.take(principal.name)
         role = required_role(connection, handler.opt)
         if not principal.may(role):
             raise Forbidden(

@@ -8,8 +8,8 @@ for every route of a kind. `declare_responses` adds them to the document in one 
 RFC 9457 problem (`application/problem+json`), by what the operation has:
 
 - every operation: 500 (`on_unexpected`);
-- one that needs a token: 401 and 403 (the guard), 503 and 504 (NATS or a service away or
-  too slow);
+- one that needs a token: 401, 403 and 429 (the guard), 503 and 504 (NATS or a service away
+  or too slow);
 - one with parameters or a body: 422 (`invalid`, each bad field named in `errors`; a missing
   body is `$`);
 - one with a body: 400 (the body is not JSON) and 413 (too large);
@@ -49,6 +49,12 @@ from cortex.kernel.messages import USER_HEADER_NAME
 
 EVENT_STREAM = "text/event-stream"
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds after which the token may make a request again",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
 
 WHY: dict[int, str] = {
     400: "The body is not JSON (`code` `invalid`)",
@@ -60,6 +66,8 @@ WHY: dict[int, str] = {
     412: "`If-Match` names a version that is no longer current (`code` `precondition_failed`; "
     "`details.current_version`)",
     413: "The body is too large (`code` `too_large`)",
+    429: "The token made more requests than `CORTEX_RATE_LIMIT` allows (`code` `rate_limited`); "
+    "`Retry-After` says in how many seconds to retry",
     422: "A parameter or the body breaks a rule, or the body is missing; `errors` names each "
     "field (`$` for the body) (`code` `invalid`)",
     500: "The gateway failed; its log has the details (`code` `internal`)",
@@ -109,6 +117,8 @@ def problem_response(status: int, description: str | None = None) -> dict[str, A
     }
     if status == 401:
         response["headers"] = _AUTHENTICATE
+    if status == 429:
+        response["headers"] = _RETRY_AFTER
     return response
 
 
@@ -116,7 +126,7 @@ def errors_of(operation: dict[str, Any]) -> set[int]:
     """The error statuses an operation can answer, from what it has (see the module)."""
     statuses = {500}
     if operation.get("security") != [{}]:  # `[{}]`: a public route, no token needed
-        statuses |= {401, 403, 503, 504}
+        statuses |= {401, 403, 429, 503, 504}
     parameters = operation.get("parameters") or []
     body = "requestBody" in operation
     if parameters or body:

@@ -65,6 +65,8 @@ def on_cortex_error(request: Request[Any, Any, Any], exc: CortexError) -> Respon
     violations = [msgspec.convert(v, Violation) for v in details.pop("violations", [])]
     status = HTTP_STATUS[exc.code]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 429:
+        headers = {"Retry-After": str(details.get("retry_after", 1))}
     return problem_response(
         request, status, exc.code, exc.message, errors=violations, details=details, headers=headers
     )

@@ -27,6 +27,7 @@ from cortex.contracts.messages import AgentMessage, SendMessage, SendResult, Sen
 from cortex.contracts.names import Labels, Replicas
 from cortex.contracts.registry import InstancePage, ListInstances
 from cortex.gateway.auth import principal_of, require
+from cortex.gateway.body_limits import MESSAGE_BODY_LIMIT
 from cortex.gateway.document import problem
 from cortex.gateway.state import Gateway, GatewayDep, IdempotencyKey
 from cortex.kernel.errors import Conflict, CortexError, Invalid, Timeout
@@ -256,6 +257,7 @@ async def delete_agent(
     "/api/v1/agents/{ref:str}/messages",
     tags=TAGS,
     status_code=200,
+    request_max_body_size=MESSAGE_BODY_LIMIT,
     summary="Send a message to an agent; with `wait`, return its reply",
     description="`wait` (for the agent's reply) and `confirm` (until its handler succeeded) "
     "exclude each other: a request with both is refused (422).",

@@ -27,6 +27,7 @@ from cortex.contracts.messaging import (
     TopicView,
 )
 from cortex.gateway.auth import ADMIN, principal_of
+from cortex.gateway.body_limits import MESSAGE_BODY_LIMIT
 from cortex.gateway.document import problem
 from cortex.gateway.state import GatewayDep, IdempotencyKey
 from cortex.kernel.messages import payload_from_api, publish_to_topic
@@ -50,6 +51,7 @@ class TopicBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     "/api/v1/topics/{topic:str}/messages",
     tags=["topics"],
     status_code=202,
+    request_max_body_size=MESSAGE_BODY_LIMIT,
     summary="Publish to a topic: every subscribed agent gets the message once",
 )
 async def publish(
