@@ -425,3 +425,53 @@ def test_delete_terminates_and_purge_frees_the_name(stack: Stack) -> None:
     again = data(stack, "agents", "create", "doomed", "-t", "echo")
     assert again["id"] != first["id"]
     assert again["status"] == "created"
+
+
+def test_the_audit_names_the_token_that_made_each_change_not_what_a_caller_claims(
+    stack: Stack,
+) -> None:
+    with stack.client() as admin:
+        made = admin.post("/api/v1/tokens", json={"name": "auditee", "role": "operator"})
+        assert made.status_code == 201, made.text
+    with stack.client(made.json()["token"]) as operator:
+        created = operator.post(
+            "/api/v1/agents",
+            json={"name": "audited", "template": "echo"},
+            headers={"Cortex-Actor": "mallory", "X-Actor": "mallory"},
+        )
+        assert created.status_code == 201, created.text
+        agent = created.json()["id"]
+        scaled = operator.post(f"/api/v1/agents/{agent}/scale", json={"replicas": 2})
+        assert scaled.status_code == 202, scaled.text
+    with stack.client() as admin:
+        by_actor = admin.get("/api/v1/audit", params={"actor": "api:auditee"}).json()
+        assert [(c["type"], c["id"]) for c in by_actor["items"]] == [
+            ("agent.name_claimed", "audited"),
+            ("agent.created", agent),
+            ("agent.scaled", agent),
+        ]
+        assert by_actor["next_after"] is None
+        assert admin.get("/api/v1/audit", params={"actor": "mallory"}).json()["items"] == []
+        first = admin.get("/api/v1/audit", params={"id": agent, "limit": 1}).json()
+        assert [c["type"] for c in first["items"]] == ["agent.created"]
+        rest = admin.get("/api/v1/audit", params={"id": agent, "after": first["next_after"]}).json()
+        assert [c["type"] for c in rest["items"]] == ["agent.scaled"]
+        kinds = admin.get("/api/v1/audit", params={"kind": "template"}).json()["items"]
+        assert {c["kind"] for c in kinds} == {"template"}
+        stamp = by_actor["items"][1]["occurred_at"]
+        before = {"actor": "api:auditee", "until": stamp}
+        assert [c["type"] for c in admin.get("/api/v1/audit", params=before).json()["items"]] == [
+            "agent.name_claimed"
+        ]
+        later = {"actor": "api:auditee", "since": "2100-01-01T00:00:00Z"}
+        assert admin.get("/api/v1/audit", params=later).json()["items"] == []
+        bad = admin.get("/api/v1/audit", params={"since": "yesterday"})
+        assert bad.status_code == 422
+        assert bad.json()["errors"][0]["field"] == "query.since"
+
+    table = ok(stack, "audit", "--actor", "api:auditee", "--kind", "agent")
+    assert [row(table, line.split()[0])[1:4] for line in table.splitlines()[-2:]] == [
+        ["api:auditee", "agent.created", agent],
+        ["api:auditee", "agent.scaled", agent],
+    ]
+    assert data(stack, "audit", "--id", agent, "--limit", "1")[0]["type"] == "agent.created"

@@ -50,3 +50,12 @@ class Change(msgspec.Struct, frozen=True, kw_only=True):
     correlation_id: str | None = None
     data: dict[str, Any] = msgspec.field(default_factory=dict)
     """The event's own fields (see the event types under `contracts/schema/`)."""
+
+
+class AuditPage(msgspec.Struct, frozen=True, kw_only=True):
+    """Changes that match an audit query, oldest first."""
+
+    items: list[Change]
+    next_after: int | None = None
+    """More may match after this `seq` (pass it as `after`); null when the query reached the
+    newest change or its `until`."""

@@ -9,6 +9,7 @@ import sys
 import click
 
 from cortex.cli.agents import agents
+from cortex.cli.audit import audit
 from cortex.cli.client import CliError
 from cortex.cli.common import friendly, gateway, settings_or_exit
 from cortex.cli.dlq import dlq
@@ -173,6 +174,7 @@ for _command in (
     executions,
     run,
     logs,
+    audit,
 ):
     cli.add_command(_command)
 

@@ -22,6 +22,7 @@ from cortex.gateway.rate_limit import RateLimits
 from cortex.gateway.request_context import RequestContext
 from cortex.gateway.routes import (
     agents,
+    audit,
     caller,
     changes,
     hosts,
@@ -61,6 +62,7 @@ ROUTES: list[Any] = [
     *hosts.ROUTES,
     *logs.ROUTES,
     *changes.ROUTES,
+    *audit.ROUTES,
 ]
 
 

@@ -68,6 +68,35 @@ async def stream_changes(
     return ServerSentEvent(_follow(gw, set(kind or ()), id, after))
 
 
+def stream_thing(msg: Msg) -> str:
+    """The id of the thing an event of `CORTEX_EVENTS` changed, from its stream id header
+    (`<kind>-<the thing's id>`)."""
+    return str((msg.headers or {}).get(h.STREAM_ID, "")).partition("-")[2]
+
+
+def change_of(msg: Msg, prefix: str) -> Change | None:
+    """The change a message of `CORTEX_EVENTS` carries (`prefix`: `<root>.evt.`); None for a
+    message that is not an event of ours."""
+    try:
+        event = _ENVELOPE.decode(msg.data)
+    except msgspec.DecodeError as exc:  # nothing a client can use
+        log.warning("event not sent: undecodable", subject=msg.subject, error=str(exc))
+        return None
+    return Change(
+        seq=msg.metadata.sequence.stream,
+        service=msg.subject.removeprefix(prefix).split(".", 1)[0],
+        kind=event.stream_type,
+        # Stream ids read `<kind>-<the thing's id>`: the id a client knows.
+        id=event.stream_id.partition("-")[2] or event.stream_id,
+        type=event.type,
+        version=event.version,
+        occurred_at=event.occurred_at,
+        actor=event.actor,
+        correlation_id=event.correlation_id,
+        data=msgspec.json.decode(event.data),
+    )
+
+
 def _follow(
     gw: Gateway, kinds: set[str], thing: str | None, after: int | None
 ) -> AsyncIterator[ServerSentEventMessage]:
@@ -80,32 +109,13 @@ def _follow(
         subject = f"{prefix}*.{next(iter(kinds))}.>"
 
     def render(msg: Msg) -> ServerSentEventMessage | None:
-        # Stream ids read `<kind>-<the thing's id>`: the id a client knows.
-        stream_id = (msg.headers or {}).get(h.STREAM_ID, "")
-        if thing is not None and stream_id.partition("-")[2] != thing:
+        if thing is not None and stream_thing(msg) != thing:
+            return None  # told by a header, without decoding the event
+        change = change_of(msg, prefix)
+        if change is None or (kinds and change.kind not in kinds):
             return None
-        try:
-            event = _ENVELOPE.decode(msg.data)
-        except msgspec.DecodeError as exc:  # not an event of ours: nothing a client can use
-            log.warning("event not sent: undecodable", subject=msg.subject, error=str(exc))
-            return None
-        if kinds and event.stream_type not in kinds:
-            return None
-        seq = msg.metadata.sequence.stream
-        change = Change(
-            seq=seq,
-            service=msg.subject.removeprefix(prefix).split(".", 1)[0],
-            kind=event.stream_type,
-            id=event.stream_id.partition("-")[2] or event.stream_id,
-            type=event.type,
-            version=event.version,
-            occurred_at=event.occurred_at,
-            actor=event.actor,
-            correlation_id=event.correlation_id,
-            data=msgspec.json.decode(event.data),
-        )
         return ServerSentEventMessage(
-            data=msgspec.json.encode(change).decode(), event=event.type, id=seq
+            data=msgspec.json.encode(change).decode(), event=change.type, id=change.seq
         )
 
     return follow(gw, subject, subjects.events_stream, start(after), render)

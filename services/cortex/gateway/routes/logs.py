@@ -178,12 +178,12 @@ async def _filter(
         execution_id=execution,
         correlation_id=correlation,
         text=text,
-        since=_utc(since),
-        until=_utc(until),
+        since=utc(since),
+        until=utc(until),
     )
 
 
-def _utc(at: datetime | None) -> datetime | None:
+def utc(at: datetime | None) -> datetime | None:
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
