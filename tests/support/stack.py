@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -133,7 +134,8 @@ class Stack:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        scheme = "https" if self.env.get("CORTEX_TLS_CERT") else "http"
+        return f"{scheme}://127.0.0.1:{self.http_port}"
 
     @property
     def nats_url(self) -> str:
@@ -170,7 +172,9 @@ class Stack:
 
     def client(self, token: str | None = ADMIN_TOKEN) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        ca = self.env.get("CORTEX_TLS_CA")
+        verify = ssl.create_default_context(cafile=ca) if ca else True
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, verify=verify)
 
     def child_pid(self, marker: str, **env: str) -> int:
         """The child whose command line holds `marker` (and whose environment has `env`)."""

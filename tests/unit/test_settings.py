@@ -68,3 +68,16 @@ def test_the_log_stream_is_sized_to_the_data_dirs_disk_unless_set(tmp_path: Path
     chosen = load_settings({"CORTEX_LOGS_MAX_BYTES": str(64 << 20)})
     logs = next(s for s in chosen.subjects().streams() if s.name == "CORTEX_LOGS")
     assert logs.max_bytes == 64 << 20
+
+
+def test_tls_settings_come_as_a_pair_of_existing_files(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    with pytest.raises(SettingsError, match="CORTEX_TLS_CERT and CORTEX_TLS_KEY go together"):
+        load_settings({"CORTEX_TLS_CERT": str(cert)})
+    with pytest.raises(SettingsError, match=f"CORTEX_TLS_KEY: no file {tmp_path}/gone.pem"):
+        load_settings({"CORTEX_TLS_CERT": str(cert), "CORTEX_TLS_KEY": str(tmp_path / "gone.pem")})
+    served = load_settings({"CORTEX_TLS_CERT": str(cert), "CORTEX_TLS_KEY": str(key)})
+    assert served.http_url == "https://127.0.0.1:8080"
+    assert load_settings({}).http_url == "http://127.0.0.1:8080"

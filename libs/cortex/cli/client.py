@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import time
 import uuid
 from collections.abc import Generator
@@ -54,8 +55,7 @@ class GatewayUnreachable(CliError):
 def default_url(settings: Settings) -> str:
     if os.environ.get("CORTEX_URL"):
         return os.environ["CORTEX_URL"].rstrip("/")
-    host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host
-    return f"http://{host}:{settings.http_port}"
+    return settings.http_url
 
 
 def default_token(settings: Settings) -> tuple[str, str]:
@@ -71,11 +71,20 @@ def default_token(settings: Settings) -> tuple[str, str]:
 
 
 class GatewayClient:
-    def __init__(self, base_url: str, token: str, token_source: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        token_source: str,
+        timeout: float = 30.0,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
         self.base_url = base_url
         self._token_source = token_source
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=base_url, headers=headers, timeout=timeout, verify=verify
+        )
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.exchange(method, path, **kwargs)[1]
@@ -100,8 +109,8 @@ class GatewayClient:
             last = attempt == len(pauses)
             try:
                 reply = self._send(method, path, **kwargs)
-            except httpx.ConnectError:
-                raise GatewayUnreachable(self._unreachable()) from None
+            except httpx.ConnectError as exc:
+                raise GatewayUnreachable(self._unreachable(exc)) from None
             except httpx.TimeoutException:
                 if last:
                     raise GatewayUnreachable(
@@ -136,8 +145,8 @@ class GatewayClient:
                     reply.read()
                     self._check(reply)
                 yield from parse_events(reply.iter_lines())
-        except httpx.ConnectError:
-            raise GatewayUnreachable(self._unreachable()) from None
+        except httpx.ConnectError as exc:
+            raise GatewayUnreachable(self._unreachable(exc)) from None
         except httpx.TimeoutException:
             raise GatewayUnreachable(
                 f"the gateway at {self.base_url} sent nothing for {STREAM_READ_TIMEOUT:g}s"
@@ -158,7 +167,12 @@ class GatewayClient:
                 _problem_text(reply), status=reply.status_code, details=_problem_details(reply)
             )
 
-    def _unreachable(self) -> str:
+    def _unreachable(self, exc: Exception | None = None) -> str:
+        if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            return (
+                f"the gateway at {self.base_url} has a certificate this machine does not trust "
+                f"({exc}); set CORTEX_TLS_CA to the CA that issued it"
+            )
         return (
             f"cannot reach the gateway at {self.base_url}: is `cortex up` running? "
             "(set CORTEX_URL for another address)"

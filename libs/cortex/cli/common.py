@@ -44,7 +44,9 @@ def friendly(fn: F) -> F:
 def gateway(timeout: float = 30.0) -> GatewayClient:
     settings = settings_or_exit()
     token, source = default_token(settings)
-    return GatewayClient(default_url(settings), token, source, timeout=timeout)
+    return GatewayClient(
+        default_url(settings), token, source, timeout=timeout, verify=settings.tls_verify()
+    )
 
 
 def json_option(fn: F) -> F:

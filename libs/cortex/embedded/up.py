@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -266,7 +267,8 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
     )
     env = child_env(settings, data_dir, nats_url, token, fmt)
     python = sys.executable
-    http_url = f"http://{settings.http_host}:{settings.http_port}"
+    http_url = settings.http_url
+    verify = settings.tls_verify()
     services = installed_services()
     hosts = host_count(settings)
     monitor_urls = ",".join(
@@ -319,7 +321,7 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
                     # The NATS servers' figures, served as Prometheus metrics.
                     **({"CORTEX_NATS_MONITOR_URLS": monitor_urls} if monitor_urls else {}),
                 },
-                ready=lambda: _answers(f"{http_url}/health"),
+                ready=lambda: _answers(f"{http_url}/health", verify),
             )
         )
         for name in host_names:
@@ -330,7 +332,7 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
                     env={**env, "CORTEX_HOST_NAME": name},
                 )
             )
-        await _wait_until_ready(http_url, stop)
+        await _wait_until_ready(http_url, stop, verify)
         if not stop.is_set():
             await targets.start()
     except (UpError, RuntimeError, NatsServerNotFound) as exc:
@@ -402,18 +404,20 @@ def echo_line(child: str, line: str) -> bool:
     )
 
 
-async def _answers(url: str) -> bool:
-    async with httpx.AsyncClient(timeout=1.0) as client:
+async def _answers(url: str, verify: ssl.SSLContext | bool) -> bool:
+    async with httpx.AsyncClient(timeout=1.0, verify=verify) as client:
         return (await client.get(url)).status_code == 200
 
 
-async def _wait_until_ready(http_url: str, stop: asyncio.Event, timeout: float = 90.0) -> None:
+async def _wait_until_ready(
+    http_url: str, stop: asyncio.Event, verify: ssl.SSLContext | bool, timeout: float = 90.0
+) -> None:
     """Until the gateway's `/ready` says every service and agent host started is there (it
     was told which), so the banner means ready."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     checks: dict[str, bool] = {}
-    async with httpx.AsyncClient(timeout=3.0) as client:
+    async with httpx.AsyncClient(timeout=3.0, verify=verify) as client:
         while loop.time() < deadline and not stop.is_set():
             with contextlib.suppress(httpx.HTTPError, ValueError):
                 reply = await client.get(f"{http_url}/ready")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -61,6 +62,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """FULL survives power loss; NORMAL survives a process crash and appends faster."""
     http_host: str = "127.0.0.1"
     http_port: Port = 8080
+    tls_cert: str = ""
+    """PEM certificate (with its chain) the gateway serves HTTPS with, together with
+    `tls_key`. Empty: plain HTTP."""
+    tls_key: str = ""
+    """PEM private key of `tls_cert`."""
+    tls_ca: str = ""
+    """PEM CA certificates that `cortex up` and the CLI trust for the gateway's certificate,
+    besides the system's (for a private CA)."""
     admin_host: str = "127.0.0.1"
     admin_port: Port = 0
     """Port of this process's `/health`, `/ready`, `/metrics`; 0 picks a free one."""
@@ -142,6 +151,21 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Agent hosts (`,`-separated ids) the gateway's `/ready` waits to see registered;
     `cortex up` sets it."""
 
+    @property
+    def http_url(self) -> str:
+        """Where the gateway answers, as a local client reaches it."""
+        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::") else self.http_host
+        return f"{'https' if self.tls_cert else 'http'}://{host}:{self.http_port}"
+
+    def tls_verify(self) -> ssl.SSLContext | bool:
+        """What a client of the gateway verifies its certificate with: the system's CAs, and
+        `tls_ca` when set."""
+        if not self.tls_ca:
+            return True
+        context = ssl.create_default_context()
+        context.load_verify_locations(self.tls_ca)
+        return context
+
     def subjects(self) -> Subjects:
         return Subjects(
             self.nats_prefix,
@@ -208,11 +232,18 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     if isinstance(raw.get("sqlite_synchronous"), str):
         raw["sqlite_synchronous"] = str(raw["sqlite_synchronous"]).upper()
     try:
-        return msgspec.convert(raw, Settings, strict=False)
+        settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         message, _, path = str(exc).rpartition(" - at `$.")
         name = ENV_PREFIX + path.rstrip("`").upper() if path else "CORTEX_*"
         raise SettingsError(f"{name}: {message or exc}") from None
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise SettingsError("CORTEX_TLS_CERT and CORTEX_TLS_KEY go together: set both or neither")
+    for name in ("tls_cert", "tls_key", "tls_ca"):
+        path = getattr(settings, name)
+        if path and not Path(path).is_file():
+            raise SettingsError(f"{ENV_PREFIX}{name.upper()}: no file {path}")
+    return settings
 
 
 MIN_LOGS_BYTES = 16 << 20

@@ -28,6 +28,8 @@ async def serve(settings: Settings) -> None:
         access_log=False,
         # Let requests finish, but an open SSE stream or idle connection must not hold up a stop.
         timeout_graceful_shutdown=int(settings.shutdown_grace),
+        ssl_certfile=settings.tls_cert or None,
+        ssl_keyfile=settings.tls_key or None,
     )
     http = EmbeddedServer(config)
     nats_metrics = nats.NatsMetrics(settings, lambda: gateway.nc)
@@ -37,7 +39,7 @@ async def serve(settings: Settings) -> None:
     if nats_metrics.enabled:
         nats_metrics.start()
     http_task = await http.start_serving()
-    url = f"http://{settings.http_host}:{http.port}"
+    url = f"{'https' if settings.tls_cert else 'http'}://{settings.http_host}:{http.port}"
     await gateway.start({"http_url": url, "admin_url": admin.url})
     log.info("gateway listening", url=url, admin_url=admin.url)
 
