@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import shutil
+import ssl
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ class NatsServerConfig:
     """Where a node of a cluster listens for the routes of the other nodes."""
     routes: tuple[int, ...] = ()
     """The cluster ports of the other nodes, on `host`."""
+    tls_cert: str = ""
+    tls_key: str = ""
+    """With both: clients must connect with TLS (routes between nodes on `host` stay plain)."""
 
     @property
     def url(self) -> str:
@@ -73,9 +77,18 @@ class NatsServerConfig:
                 f"  routes: {json.dumps(routes)}\n"
                 "}\n"
             )
+        tls = (
+            "tls {\n"
+            f"  cert_file: {json.dumps(self.tls_cert)}\n"
+            f"  key_file: {json.dumps(self.tls_key)}\n"
+            "}\n"
+            if self.tls_cert
+            else ""
+        )
         return (
             f"server_name: {json.dumps(self.server_name)}\n"
             f"listen: {json.dumps(f'{self.host}:{self.port}')}\n"
+            f"{tls}"
             f"{monitor}"
             f"max_payload: {self.max_payload_bytes}\n"
             "jetstream {\n"
@@ -100,6 +113,8 @@ def cluster_configs(
     monitor_ports: Sequence[int],
     *,
     name: str = "cortex",
+    tls_cert: str = "",
+    tls_key: str = "",
 ) -> list[NatsServerConfig]:
     """The nodes of one cluster: node i (from 1) is `<name>-n<i>`, serves clients on
     `ports[i-1]`, routes on `cluster_ports[i-1]`, and keeps JetStream under
@@ -115,6 +130,8 @@ def cluster_configs(
             cluster_name=name,
             cluster_port=cluster_ports[i],
             routes=tuple(p for j, p in enumerate(cluster_ports) if j != i),
+            tls_cert=tls_cert,
+            tls_key=tls_key,
         )
         for i, port in enumerate(ports)
     ]
@@ -134,13 +151,15 @@ async def _quiet(_exc: Exception) -> None:
     """nats-py prints every failed connect attempt; here failing is an expected answer."""
 
 
-async def jetstream_answers(url: str, timeout: float = 0.5) -> bool:
+async def jetstream_answers(
+    url: str, timeout: float = 0.5, tls: ssl.SSLContext | None = None
+) -> bool:
     """Whether the server at `url` serves JetStream's API. A node of a cluster does only once
     the cluster has a meta leader and the node has a route to it; until then the request goes
     unanswered or is answered "temporarily unavailable"."""
     try:
         nc = await nats.connect(
-            url, allow_reconnect=False, connect_timeout=timeout, error_cb=_quiet
+            url, allow_reconnect=False, connect_timeout=timeout, error_cb=_quiet, tls=tls
         )
     except Exception:  # nats raises a zoo of types for "not there yet"
         return False
@@ -154,14 +173,16 @@ async def jetstream_answers(url: str, timeout: float = 0.5) -> bool:
             await nc.close()
 
 
-async def places_replicas(urls: Sequence[str], replicas: int, timeout: float = 2.0) -> bool:
+async def places_replicas(
+    urls: Sequence[str], replicas: int, timeout: float = 2.0, tls: ssl.SSLContext | None = None
+) -> bool:
     """Whether the cluster of `urls` places a stream with `replicas` copies now. A new meta
     leader hears of the other nodes' JetStream a moment after it is elected, and refuses such
     a stream until then ("no suitable peers"). Tried with a small memory stream, deleted
     again."""
     name = f"CORTEX_PLACEMENT_{secrets.token_hex(4).upper()}"
     try:
-        nc = await nats.connect(list(urls), allow_reconnect=False, error_cb=_quiet)
+        nc = await nats.connect(list(urls), allow_reconnect=False, error_cb=_quiet, tls=tls)
     except Exception:
         return False
     js = nc.jetstream(timeout=timeout)
@@ -185,7 +206,9 @@ async def places_replicas(urls: Sequence[str], replicas: int, timeout: float = 2
             await nc.close()
 
 
-async def wait_for_jetstream(urls: Sequence[str], timeout: float) -> None:
+async def wait_for_jetstream(
+    urls: Sequence[str], timeout: float, tls: ssl.SSLContext | None = None
+) -> None:
     """Until every server of `urls` serves JetStream and, for a cluster, it places a stream on
     all of them: then the platform's streams can be made. Raises `JetStreamNotReady` after
     `timeout` seconds."""
@@ -193,7 +216,7 @@ async def wait_for_jetstream(urls: Sequence[str], timeout: float) -> None:
     deadline = loop.time() + timeout
     waiting = list(urls)
     while waiting:
-        answers = await asyncio.gather(*(jetstream_answers(url) for url in waiting))
+        answers = await asyncio.gather(*(jetstream_answers(url, tls=tls) for url in waiting))
         waiting = [url for url, ok in zip(waiting, answers, strict=True) if not ok]
         if waiting and loop.time() > deadline:
             raise JetStreamNotReady(
@@ -206,7 +229,7 @@ async def wait_for_jetstream(urls: Sequence[str], timeout: float) -> None:
             )
         if waiting:
             await asyncio.sleep(0.1)
-    while len(urls) > 1 and not await places_replicas(urls, len(urls)):
+    while len(urls) > 1 and not await places_replicas(urls, len(urls), tls=tls):
         if loop.time() > deadline:
             raise JetStreamNotReady(
                 f"the NATS cluster could not place a stream on all its {len(urls)} nodes "

@@ -92,7 +92,11 @@ def nats_server_configs(settings: Settings, data_dir: Path) -> list[NatsServerCo
     if nodes == 1:
         return [
             NatsServerConfig(
-                store_dir=store, port=settings.nats_port, monitor_port=settings.nats_monitor_port
+                store_dir=store,
+                port=settings.nats_port,
+                monitor_port=settings.nats_monitor_port,
+                tls_cert=settings.nats_tls_cert,
+                tls_key=settings.nats_tls_key,
             )
         ]
     ports = [settings.nats_port + n for n in range(nodes)]
@@ -112,7 +116,14 @@ def nats_server_configs(settings: Settings, data_dir: Path) -> list[NatsServerCo
             f"{nodes - 1} ports after it; set CORTEX_NATS_MONITOR_PORT to at most "
             f"{65535 - nodes + 1}, or 0 for none"
         )
-    return cluster_configs(store, ports, routes, monitors)
+    return cluster_configs(
+        store,
+        ports,
+        routes,
+        monitors,
+        tls_cert=settings.nats_tls_cert,
+        tls_key=settings.nats_tls_key,
+    )
 
 
 def check_nats_ports(configs: list[NatsServerConfig], http_port: int) -> None:
@@ -300,7 +311,7 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
     sup.say(f"CodeValdCortex {__version__}: starting the platform (data dir {data_dir})")
     try:
         if nats_configs:
-            await start_nats_servers(sup, nats_configs, data_dir)
+            await start_nats_servers(sup, nats_configs, data_dir, settings.nats_tls())
         await prepare_streams(settings)
         for service in services:
             for name in replica_names(service, settings.replicas):
@@ -363,7 +374,10 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
 
 
 async def start_nats_servers(
-    sup: Supervisor, configs: list[NatsServerConfig], data_dir: Path
+    sup: Supervisor,
+    configs: list[NatsServerConfig],
+    data_dir: Path,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
     """Start nats-server (`nats`) or the nodes of a cluster (`nats-1` ...), and wait until
     JetStream can make the platform's streams: on a cluster, once it has a meta leader that
@@ -378,7 +392,7 @@ async def start_nats_servers(
             )
         )
     try:
-        await wait_for_jetstream([conf.url for conf in configs], JETSTREAM_TIMEOUT)
+        await wait_for_jetstream([conf.url for conf in configs], JETSTREAM_TIMEOUT, tls=tls)
     except JetStreamNotReady as exc:
         raise UpError(f"{exc}; see the nats logs in {data_dir / 'logs'}") from None
 

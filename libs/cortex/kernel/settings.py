@@ -41,6 +41,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Root token of every subject and stream; a second prefix is a separate platform."""
     nats_creds: str = ""
     """Path of a NATS credentials file, if the server asks for one."""
+    nats_tls_cert: str = ""
+    """PEM certificate (with its chain) the nats-servers `cortex up` starts serve TLS with,
+    together with `nats_tls_key`: clients must then connect with TLS."""
+    nats_tls_key: str = ""
+    """PEM private key of `nats_tls_cert`."""
+    nats_tls_ca: str = ""
+    """PEM CA certificates every platform process trusts for NATS's certificate besides the
+    system's. Set (or `nats_tls_cert` set): every connection to NATS uses TLS."""
     nats_replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
     """Replicas of every stream, key-value bucket and object store (3 on a three-node cluster).
     `cortex up` with `nats_cluster` 3 sets it to 3."""
@@ -166,6 +174,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         context.load_verify_locations(self.tls_ca)
         return context
 
+    def nats_tls(self) -> ssl.SSLContext | None:
+        """The TLS a connection to NATS uses; None: plain."""
+        if not (self.nats_tls_ca or self.nats_tls_cert):
+            return None
+        return ssl.create_default_context(cafile=self.nats_tls_ca or None)
+
     def subjects(self) -> Subjects:
         return Subjects(
             self.nats_prefix,
@@ -237,9 +251,13 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         message, _, path = str(exc).rpartition(" - at `$.")
         name = ENV_PREFIX + path.rstrip("`").upper() if path else "CORTEX_*"
         raise SettingsError(f"{name}: {message or exc}") from None
-    if bool(settings.tls_cert) != bool(settings.tls_key):
-        raise SettingsError("CORTEX_TLS_CERT and CORTEX_TLS_KEY go together: set both or neither")
-    for name in ("tls_cert", "tls_key", "tls_ca"):
+    for cert, key in (("tls_cert", "tls_key"), ("nats_tls_cert", "nats_tls_key")):
+        if bool(getattr(settings, cert)) != bool(getattr(settings, key)):
+            raise SettingsError(
+                f"{ENV_PREFIX}{cert.upper()} and {ENV_PREFIX}{key.upper()} go together: set "
+                "both or neither"
+            )
+    for name in ("tls_cert", "tls_key", "tls_ca", "nats_tls_cert", "nats_tls_key", "nats_tls_ca"):
         path = getattr(settings, name)
         if path and not Path(path).is_file():
             raise SettingsError(f"{ENV_PREFIX}{name.upper()}: no file {path}")

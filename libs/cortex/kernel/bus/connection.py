@@ -78,6 +78,7 @@ async def connect(
                 ping_interval=10,
                 max_outstanding_pings=3,
                 user_credentials=settings.nats_creds or None,
+                tls=settings.nats_tls(),
                 disconnected_cb=disconnected,
                 reconnected_cb=reconnected,
                 error_cb=error,
