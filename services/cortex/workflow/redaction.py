@@ -11,7 +11,7 @@ REDACTED = "***"
 
 _SECRET_NAME = re.compile(
     r"auth|token|secret|passw|pwd|api[-_]?key|apikey|session|cookie|credential|signature|sig$|"
-    r"private|access[-_]?key",
+    r"private|access[-_]?key|^key$",
     re.IGNORECASE,
 )
 _SECRET_VALUE = re.compile(

@@ -36,6 +36,9 @@ def test_urls_lose_their_password_and_secret_query_values() -> None:
         redact_url("https://bot:hunter22@api.example.com/v1/items?page=2&api_key=XYZ&token=abc")
         == "https://bot:***@api.example.com/v1/items?page=2&api_key=***&token=***"
     )
+    assert redact_url("https://maps.example.com/geo?q=x&key=AIza123") == (
+        "https://maps.example.com/geo?q=x&key=***"
+    )
     assert redact_url("https://api.example.com/v1/items?page=2") == (
         "https://api.example.com/v1/items?page=2"
     )
