@@ -192,7 +192,7 @@ class Tasks:
         except httpx.HTTPError as exc:
             error = f"{what}: {type(exc).__name__}: {exc}"
             raise StepError(redact_text(error, secrets)) from None
-        text = data.decode(response.charset_encoding or "utf-8", errors="replace")
+        text = _decoded(data, response.charset_encoding)
         answer: Any = text
         if "json" in response.headers.get("content-type", ""):
             with contextlib.suppress(msgspec.DecodeError):  # a wrong content type: the text
@@ -263,6 +263,15 @@ async def _read_capped(response: httpx.Response, limit: int, what: str) -> bytes
             )
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _decoded(data: bytes, charset: str | None) -> str:
+    """The body as text in its declared charset; UTF-8 when it declares none, or one Python
+    does not know (`charset=foo` must not fail the step)."""
+    try:
+        return data.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return data.decode("utf-8", errors="replace")
 
 
 def _url_secrets(url: str) -> list[str]:

@@ -21,8 +21,9 @@ CHUNK = 64 * 1024
 
 class Server:
     """`/away` redirects to the metadata endpoint, `/huge` streams 2 GiB, `/declared` says it
-    has 2 GiB, `/secretive` answers with credentials in its headers, `/fail` says 500 and
-    repeats the request's Authorization header."""
+    has 2 GiB, `/odd` declares a charset Python does not know, `/secretive` answers with
+    credentials in its headers, `/fail` says 500 and repeats the request's Authorization
+    header."""
 
     def __init__(self) -> None:
         self.sent = 0
@@ -50,6 +51,10 @@ class Server:
                 }
             )
             await send({"type": "http.response.body", "body": b"x" * CHUNK, "more_body": True})
+        elif path == "/odd":
+            kind = [(b"content-type", b"text/plain; charset=no-such-charset")]
+            await send({"type": "http.response.start", "status": 200, "headers": kind})
+            await send({"type": "http.response.body", "body": "fin\u00e9".encode()})
         elif path == "/secretive":
             answer = [
                 (b"content-type", b"text/plain"),
@@ -192,3 +197,13 @@ async def test_credentials_are_not_shown_in_output_or_errors(
         retry={"attempts": 1},
     )
     assert bearer.endswith("answered 500 (expected 2xx): refused: ***")
+
+
+async def test_a_charset_python_does_not_know_is_read_as_utf8(
+    stack: Stack, server: tuple[str, Server]
+) -> None:
+    base, _ = server
+    await stack.register(spec("odd", [http_step(f"{base}/odd")]))
+    view = await stack.run("odd")
+    assert view.status == "succeeded", view.error
+    assert step(view, "call").output["body"] == "fin\u00e9"
