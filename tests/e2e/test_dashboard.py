@@ -216,6 +216,10 @@ def test_an_operator_runs_the_fleet_from_the_browser(
         page.get_by_role("link", name="Overview", exact=True).click()
         expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
         expect(page.get_by_role("heading", name="Agents by status")).to_be_visible()
+        # NATS's streams, as the gateway reads them.
+        streams = page.get_by_role("region", name="NATS streams")
+        expect(streams.get_by_role("cell", name="CORTEX_MSGS", exact=True)).to_be_visible()
+        expect(page.get_by_role("link", name="Messages per second")).to_be_visible()
         view.check("overview")
 
         # Create an agent from the form the template's config schema makes.

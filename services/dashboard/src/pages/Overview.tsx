@@ -16,10 +16,22 @@ interface OverviewData {
   deadLetters: number;
   running: Schemas["ExecutionPage"];
   failing: Schemas["ExecutionView"][];
+  /** Messages handled per second over the last sample, null before the first two samples. */
+  messagesPerSecond: number | null;
+}
+
+/** The newest value of a summed series: what the Metrics page draws last for it. */
+export function latestSum(history: Schemas["MetricsHistory"], name: string): number | null {
+  const series = history.series.filter((s) => s.name === name);
+  for (let i = history.times.length - 1; i >= 0; i--) {
+    const values = series.map((s) => s.values[i]).filter((v): v is number => typeof v === "number");
+    if (values.length > 0) return values.reduce((a, b) => a + b, 0);
+  }
+  return null;
 }
 
 async function loadOverview(): Promise<OverviewData> {
-  const [status, hosts, counts, failedAgents, dlq, running, failing] = await Promise.all([
+  const [status, hosts, counts, failedAgents, dlq, running, failing, history] = await Promise.all([
     unwrap(api.GET("/api/v1/status")),
     unwrap(api.GET("/api/v1/hosts")),
     Promise.all(
@@ -32,6 +44,8 @@ async function loadOverview(): Promise<OverviewData> {
     unwrap(api.GET("/api/v1/dlq", { params: { query: { limit: 1 } } })),
     unwrap(api.GET("/api/v1/executions", { params: { query: { status: "running", limit: 100 } } })),
     unwrap(api.GET("/api/v1/executions", { params: { query: { status: "failed", limit: 10 } } })),
+    // The figure is a nicety: without it (history not sampled yet) the overview still shows.
+    unwrap(api.GET("/api/v1/metrics/history", { params: { query: { window: "15m" } } })).catch(() => null),
   ]);
   return {
     status,
@@ -41,11 +55,17 @@ async function loadOverview(): Promise<OverviewData> {
     deadLetters: dlq.total,
     running,
     failing: failing.items,
+    messagesPerSecond: history ? latestSum(history, "messages_per_second") : null,
   };
 }
 
 function mib(bytes: number | undefined): string {
   return `${((bytes ?? 0) / 1048576).toFixed(0)} MiB`;
+}
+
+/** A stream's size: KiB under a MiB, so that a small stream does not read "0 MiB". */
+function size(bytes: number): string {
+  return bytes < 1048576 ? `${(bytes / 1024).toFixed(1)} KiB` : mib(bytes);
 }
 
 export default function Overview() {
@@ -129,6 +149,12 @@ export default function Overview() {
                     {data.running.next ? "+" : ""}
                   </dd>
                 </div>
+                <div>
+                  <dt>
+                    <Link to="/metrics">Messages per second</Link>
+                  </dt>
+                  <dd>{data.messagesPerSecond === null ? "–" : data.messagesPerSecond.toFixed(1)}</dd>
+                </div>
               </dl>
             </section>
           </div>
@@ -189,6 +215,27 @@ export default function Overview() {
                 ))}
               </tbody>
             </table>
+          </section>
+
+          <section aria-labelledby="streams-h" className="card">
+            <h2 id="streams-h">NATS streams</h2>
+            {(data.status.nats.streams ?? []).length === 0 ? (
+              <p>No streams (NATS not reached).</p>
+            ) : (
+              <table>
+                <ColumnHeads names={["Stream", "Messages", "Size", "Consumers"]} />
+                <tbody>
+                  {(data.status.nats.streams ?? []).map((st) => (
+                    <tr key={st.name}>
+                      <td>{st.name}</td>
+                      <td>{st.messages.toLocaleString()}</td>
+                      <td>{size(st.bytes)}</td>
+                      <td>{st.consumers}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
           </section>
         </>
       )}
