@@ -19,15 +19,21 @@ from tests.support.stack import ADMIN_TOKEN, CORTEX, Stack
 pytestmark = pytest.mark.e2e
 
 
-def test_the_gateway_serves_https_only_and_the_cli_trusts_the_configured_ca(
-    tmp_path: Path,
-) -> None:
+def certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A new CA, and a certificate for 127.0.0.1 it issued: (chain, key, CA) as PEM files."""
     ca = trustme.CA()
     served = ca.issue_cert("127.0.0.1", "localhost")
-    chain, key, ca_file = tmp_path / "chain.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    chain, key, ca_file = folder / "chain.pem", folder / "key.pem", folder / "ca.pem"
     chain.write_bytes(b"".join(blob.bytes() for blob in served.cert_chain_pems))
     key.write_bytes(served.private_key_pem.bytes())
     ca.cert_pem.write_to_path(str(ca_file))
+    return chain, key, ca_file
+
+
+def test_the_gateway_serves_https_only_and_the_cli_trusts_the_configured_ca(
+    tmp_path: Path,
+) -> None:
+    chain, key, ca_file = certificates(tmp_path)
 
     stack = Stack(
         tmp_path / "stack",
@@ -80,12 +86,7 @@ def test_a_certificate_without_its_key_stops_cortex_up_with_the_reason(tmp_path:
 async def test_every_connection_to_nats_uses_tls_when_nats_has_a_certificate(
     tmp_path: Path,
 ) -> None:
-    ca = trustme.CA()
-    served = ca.issue_cert("127.0.0.1", "localhost")
-    chain, key, ca_file = tmp_path / "chain.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
-    chain.write_bytes(b"".join(blob.bytes() for blob in served.cert_chain_pems))
-    key.write_bytes(served.private_key_pem.bytes())
-    ca.cert_pem.write_to_path(str(ca_file))
+    chain, key, ca_file = certificates(tmp_path)
 
     stack = Stack(
         tmp_path / "stack",

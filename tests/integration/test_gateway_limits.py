@@ -10,26 +10,12 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from cortex.gateway.app import create_app
-from cortex.gateway.state import Gateway
-from cortex.kernel.settings import load_settings
-from tests.support.stack import ADMIN_TOKEN
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.support.gateway import bearer, gateway_client
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
-    env = {
-        "CORTEX_DATA_DIR": str(tmp_path),
-        "CORTEX_ADMIN_TOKEN": ADMIN_TOKEN,
-        "CORTEX_RATE_LIMIT": "0.5",
-        "CORTEX_RATE_BURST": "3",
-    }
-    with TestClient(create_app(Gateway(load_settings(env)))) as c:
-        c.headers.update(bearer(ADMIN_TOKEN))
+    with gateway_client(tmp_path, CORTEX_RATE_LIMIT="0.5", CORTEX_RATE_BURST="3") as c:
         yield c
 
 

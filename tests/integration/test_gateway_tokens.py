@@ -10,25 +10,13 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from cortex.gateway.app import create_app
-from cortex.gateway.state import Gateway
-from cortex.kernel.settings import load_settings
+from tests.support.gateway import bearer, gateway_client
 from tests.support.stack import ADMIN_TOKEN
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
-    env = {
-        "CORTEX_DATA_DIR": str(tmp_path),
-        "CORTEX_ADMIN_TOKEN": ADMIN_TOKEN,
-        "CORTEX_STORE": "arangodb://root:db-password@db:8529/cortex",
-    }
-    with TestClient(create_app(Gateway(load_settings(env)))) as c:
-        c.headers.update(bearer(ADMIN_TOKEN))
+    with gateway_client(tmp_path, CORTEX_STORE="arangodb://root:db-password@db:8529/cortex") as c:
         yield c
 
 

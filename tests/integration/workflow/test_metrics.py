@@ -13,11 +13,9 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-async def test_retries_and_the_agents_failures_are_counted(stack: Stack) -> None:
-    await stack.agent("wf-worker", "wf-worker")
-    await stack.register(flaky("flaky-counted", 3, "counted"))
+def figures() -> dict[str, float]:
     by_template = {"template": "wf-worker", "agent": ""}
-    before = {
+    return {
         "retries": sample("cortex_workflow_step_retries_total", type="agent"),
         "attempts": sample("cortex_workflow_step_duration_seconds_count", type="agent"),
         "succeeded": sample("cortex_workflow_executions_total", status="succeeded"),
@@ -25,6 +23,12 @@ async def test_retries_and_the_agents_failures_are_counted(stack: Stack) -> None
         "failed": sample("cortex_messages_failed_total", **by_template),
         "acked": sample("cortex_messages_acked_total", **by_template),
     }
+
+
+async def test_retries_and_the_agents_failures_are_counted(stack: Stack) -> None:
+    await stack.agent("wf-worker", "wf-worker")
+    await stack.register(flaky("flaky-counted", 3, "counted"))
+    before = figures()
 
     view = await stack.run("flaky-counted")
 
@@ -39,14 +43,7 @@ async def test_retries_and_the_agents_failures_are_counted(stack: Stack) -> None
     }
 
     async def counted() -> dict[str, float]:
-        after = {
-            "retries": sample("cortex_workflow_step_retries_total", type="agent"),
-            "attempts": sample("cortex_workflow_step_duration_seconds_count", type="agent"),
-            "succeeded": sample("cortex_workflow_executions_total", status="succeeded"),
-            "delivered": sample("cortex_messages_delivered_total", **by_template),
-            "failed": sample("cortex_messages_failed_total", **by_template),
-            "acked": sample("cortex_messages_acked_total", **by_template),
-        }
+        after = figures()
         return {k: after[k] - before[k] for k in before}
 
     # Two failed attempts, two retries, the third attempt succeeds. A counter moves just after

@@ -15,8 +15,8 @@ from litestar import get
 from litestar.params import QueryParameter
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from cortex.contracts.changes import AuditPage, Change, ChangeKind
-from cortex.gateway.routes.changes import change_of, stream_thing
+from cortex.contracts.changes import AuditPage, Change
+from cortex.gateway.routes.changes import Kinds, ThingId, change_of, stream_thing
 from cortex.gateway.routes.logs import MOMENT, utc
 from cortex.gateway.sse import connected, start
 from cortex.gateway.state import GatewayDep
@@ -46,16 +46,8 @@ async def audit(
         str | None,
         QueryParameter(min_length=1, max_length=200, description="Changes by this actor only"),
     ] = None,
-    kind: Annotated[
-        list[ChangeKind] | None,
-        QueryParameter(description="Changes to things of these kinds only (repeatable)"),
-    ] = None,
-    id: Annotated[
-        str | None,
-        QueryParameter(
-            min_length=1, max_length=200, description="Changes to the thing with this id only"
-        ),
-    ] = None,
+    kind: Kinds = None,
+    id: ThingId = None,
     since: Annotated[
         datetime | None,
         QueryParameter(

@@ -27,6 +27,17 @@ log = get_logger()
 
 _ENVELOPE = msgspec.json.Decoder(EventEnvelope)
 
+Kinds = Annotated[
+    list[ChangeKind] | None,
+    QueryParameter(description="Changes to things of these kinds only (repeatable)"),
+]
+ThingId = Annotated[
+    str | None,
+    QueryParameter(
+        min_length=1, max_length=200, description="Changes to the thing with this id only"
+    ),
+]
+
 
 @get(
     "/api/v1/events",
@@ -48,16 +59,8 @@ _ENVELOPE = msgspec.json.Decoder(EventEnvelope)
 )
 async def stream_changes(
     gw: GatewayDep,
-    kind: Annotated[
-        list[ChangeKind] | None,
-        QueryParameter(description="Changes to things of these kinds only (repeatable)"),
-    ] = None,
-    id: Annotated[
-        str | None,
-        QueryParameter(
-            min_length=1, max_length=200, description="Changes to the thing with this id only"
-        ),
-    ] = None,
+    kind: Kinds = None,
+    id: ThingId = None,
     after: Annotated[
         int | None, QueryParameter(ge=0, description="Start after the change of this `seq`")
     ] = None,
