@@ -1,21 +1,39 @@
 import { useState, type FormEvent } from "react";
+import { stringify as stringifyYaml } from "yaml";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 import { api, idempotencyKey, unwrap, type ExecutionStatus } from "../api/client";
 import { useCan } from "../auth";
 import { useChanges } from "../changes";
 import { ErrorBox } from "../components/ErrorBox";
 import { StatusBadge } from "../components/Status";
+import { parseTemplate } from "../lib/notation";
 import { formatTime, useLoad } from "../lib/useLoad";
 import { ColumnHeads } from "../components/PageHead";
 
 const EXEC_STATUSES: ExecutionStatus[] = ["running", "succeeded", "failed", "cancelled"];
 
-function TemplateJson({ name }: { name: string }) {
+type Notation = "json" | "yaml";
+
+/** A workflow template's latest version as JSON or YAML (the same document either way). */
+function TemplateDocument({ name }: { name: string }) {
+  const [notation, setNotation] = useState<Notation>("yaml");
   const t = useLoad(() => unwrap(api.GET("/api/v1/workflow-templates/{name}", { params: { path: { name } } })), [name]);
+  const doc = t.data ? (t.data.versions.at(-1) ?? t.data) : null;
   return (
     <>
+      <div role="group" aria-label={`Notation of ${name}`} className="filters">
+        {(["yaml", "json"] as const).map((n) => (
+          <button key={n} type="button" aria-pressed={notation === n} onClick={() => setNotation(n)}>
+            {n.toUpperCase()}
+          </button>
+        ))}
+      </div>
       <ErrorBox error={t.error} />
-      {t.data && <pre className="json-block">{JSON.stringify(t.data.versions.at(-1) ?? t.data, null, 2)}</pre>}
+      {doc && (
+        <pre className="json-block" aria-label={`${name} as ${notation.toUpperCase()}`}>
+          {notation === "json" ? JSON.stringify(doc, null, 2) : stringifyYaml(doc)}
+        </pre>
+      )}
     </>
   );
 }
@@ -31,9 +49,9 @@ function RegisterTemplate({ onDone }: { onDone: () => void }) {
     setInfo(null);
     let body: unknown;
     try {
-      body = JSON.parse(text);
+      body = parseTemplate(text);
     } catch (err) {
-      setError(new Error(`Not valid JSON: ${err instanceof Error ? err.message : String(err)}`));
+      setError(err);
       return;
     }
     try {
@@ -53,7 +71,7 @@ function RegisterTemplate({ onDone }: { onDone: () => void }) {
   return (
     <form onSubmit={submit}>
       <div className="field">
-        <label htmlFor="wft-json">Workflow template JSON</label>
+        <label htmlFor="wft-json">Workflow template (YAML or JSON)</label>
         <textarea
           id="wft-json"
           rows={10}
@@ -62,7 +80,7 @@ function RegisterTemplate({ onDone }: { onDone: () => void }) {
           onChange={(e) => setText(e.target.value)}
           aria-invalid={error !== null}
           aria-describedby={error !== null ? "wft-errors" : undefined}
-          placeholder='{"name": "fanout", "version": "1", "steps": [...]}'
+          placeholder={"name: fanout\nversion: \"1\"\nsteps:\n  - ..."}
         />
       </div>
       <ErrorBox id="wft-errors" error={error} />
@@ -194,9 +212,9 @@ export default function Workflows() {
             <li key={t.name}>
               <strong>{t.name}</strong> v{t.latest} <span className="muted">{t.description}</span>{" "}
               <button type="button" aria-expanded={open === t.name} onClick={() => setOpen(open === t.name ? null : t.name)}>
-                {open === t.name ? `Hide JSON of ${t.name}` : `View JSON of ${t.name}`}
+                {open === t.name ? `Hide ${t.name}` : `View ${t.name}`}
               </button>
-              {open === t.name && <TemplateJson name={t.name} />}
+              {open === t.name && <TemplateDocument name={t.name} />}
             </li>
           ))}
         </ul>
