@@ -11,10 +11,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 # Every package pinned and hash-checked from the runtime lock (the dev lock's pins without the dev
 # tools; `make lock` writes both), in a layer of its own that a code change does not rebuild.
-# The locked hatchling then builds the project without an isolated build environment, which would
-# fetch an unpinned one; `--no-deps` because the lock already brought everything.
-COPY requirements/lock-runtime.txt requirements/
-RUN pip install --no-cache-dir --require-hashes -r requirements/lock-runtime.txt
+# The locked build backends come first, so that nothing is built in an isolated environment, which
+# would fetch an unpinned backend: nkeys (source only) and then the project itself; `--no-deps`
+# because the lock already brought everything.
+COPY requirements/lock-runtime.txt requirements/lock-build.txt requirements/
+RUN pip install --no-cache-dir --require-hashes -r requirements/lock-build.txt \
+    && pip install --no-cache-dir --require-hashes --no-build-isolation \
+       -r requirements/lock-runtime.txt
 COPY . .
 RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
     && rm -rf /src \

@@ -9,9 +9,11 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 
 # Every Python package, direct and transitive, pinned with its hashes (`make lock` writes both).
 # LOCK is what a developer and CI install (runtime, dev extra, build backend); RUNTIME_LOCK is
-# the same pins without the dev tools, for the image.
+# the same pins without the dev tools, for the image; BUILD_LOCK the build backends alone, the
+# same pins again, installed first so that no build fetches an unpinned backend.
 LOCK := requirements/lock-dev.txt
 RUNTIME_LOCK := requirements/lock-runtime.txt
+BUILD_LOCK := requirements/lock-build.txt
 UV_VERSION := 0.13.9
 
 .PHONY: up test setup lock lock-upgrade lint typecheck pytest contracts clean bench helm \
@@ -30,9 +32,10 @@ setup: $(STAMP)
 # edits. Nothing unpinned is fetched: the venv's own pip installs hash-checked packages from the
 # lock, and the locked hatchling builds the project in place of an isolated build environment.
 # `pip check` catches a pyproject.toml that asks for more than the lock holds.
-$(STAMP): $(LOCK) pyproject.toml
+$(STAMP): $(LOCK) $(BUILD_LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --require-hashes -r $(BUILD_LOCK)
+	$(PIP) install --quiet --require-hashes --no-build-isolation -r $(LOCK)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	@$(PIP) check >/dev/null || { $(PIP) check; \
 	    echo "$(LOCK) does not satisfy pyproject.toml: run 'make lock'" >&2; exit 1; }
@@ -52,6 +55,7 @@ lock:
 	    || $(PIP) install --quiet uv==$(UV_VERSION)
 	$(COMPILE) pyproject.toml --extra dev requirements/build.in -o $(LOCK) $(LOCK_FLAGS)
 	$(COMPILE) pyproject.toml requirements/build.in --constraint $(LOCK) -o $(RUNTIME_LOCK)
+	$(COMPILE) requirements/build.in --constraint $(LOCK) -o $(BUILD_LOCK)
 
 lock-upgrade:
 	$(MAKE) lock LOCK_FLAGS=--upgrade

@@ -20,7 +20,6 @@ import time
 from typing import Any
 
 import httpx
-import nats
 
 from cortex.kernel.messages import send_to_agent
 from cortex.kernel.settings import load_settings
@@ -63,8 +62,10 @@ async def wait_running(api: httpx.AsyncClient, n: int, timeout: float) -> float:
     raise RuntimeError(f"not all {n} agents running after {timeout}s")
 
 
-async def nats_latency(url: str, ids: list[str], requests: int, concurrency: int) -> dict[str, Any]:
-    nc = await nats.connect(url)
+async def nats_latency(
+    platform: Platform, ids: list[str], requests: int, concurrency: int
+) -> dict[str, Any]:
+    nc = await platform.nats_connect()
     js = nc.jetstream()
     subjects = load_settings({}).subjects()
     latencies: list[float] = []
@@ -141,9 +142,8 @@ async def measure(args: argparse.Namespace, platform: Platform) -> dict[str, Any
         created_s = time.perf_counter() - started
         running_s = await wait_running(api, args.agents, args.timeout) + created_s
         host_after, nats_after = rss_of(host_pid), rss_of(nats_pid)
-        nats_url = f"nats://127.0.0.1:{platform.nats_port}"
-        await nats_latency(nats_url, ids, min(500, args.requests), args.concurrency)  # warm up
-        over_nats = await nats_latency(nats_url, ids, args.requests, args.concurrency)
+        await nats_latency(platform, ids, min(500, args.requests), args.concurrency)  # warm up
+        over_nats = await nats_latency(platform, ids, args.requests, args.concurrency)
         over_http = await http_latency(api, ids, args.http_requests, args.concurrency)
     per_100 = 100 / args.agents
     return {

@@ -11,6 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import nats
+from nats.aio.client import Client as NATS
+
 from cortex.embedded.up import CLUSTER_PORT_OFFSET
 
 TOKEN = "cxt_bench"
@@ -80,6 +83,8 @@ class Platform:
         self.http_port, self.nats_port = free_port(), free_nats_port(nats_cluster)
         self.nats_urls = [f"nats://127.0.0.1:{self.nats_port + n}" for n in range(nats_cluster)]
         """Every nats-server's client URL."""
+        self.nats_seed = str(self.root / "data" / "nats" / "auth" / "admin.nk")
+        """`cortex up`'s admin NKey: what the benchmarks sign in to NATS with."""
         full = {
             **os.environ,
             "CORTEX_DATA_DIR": str(self.root / "data"),
@@ -110,6 +115,9 @@ class Platform:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    async def nats_connect(self) -> NATS:
+        return await nats.connect(self.nats_urls, nkeys_seed=self.nats_seed)
 
     def child(self, marker: str) -> int:
         return child_running(self.up.pid, marker)

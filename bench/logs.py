@@ -30,7 +30,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
-import nats
 
 from api import KeptAlive
 from cortex.kernel.settings import load_settings
@@ -106,10 +105,10 @@ class Corpus:
         return service, level, msgspec.json.encode(line)
 
 
-async def store(urls: list[str], lines: int, corpus: Corpus) -> dict[str, Any]:
+async def store(platform: Platform, lines: int, corpus: Corpus) -> dict[str, Any]:
     """Publish every line, a chunk at a time, each chunk once the stream has stored the last."""
     subjects = load_settings({}).subjects()
-    nc = await nats.connect(urls)
+    nc = await platform.nats_connect()
     js = nc.jetstream()
     started = time.perf_counter()
     published = 0
@@ -138,9 +137,9 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def publish_cost(urls: list[str], lines: int, corpus: Corpus) -> dict[str, Any]:
+async def publish_cost(platform: Platform, lines: int, corpus: Corpus) -> dict[str, Any]:
     """Microseconds of this process's CPU per line, for each way of publishing."""
-    nc = await nats.connect(urls)
+    nc = await platform.nats_connect()
     js = nc.jetstream()
     await js.add_stream(name="BENCH_LOG_PUBLISH", subjects=["benchlog.>"])
     data = [corpus.line(n, lines)[2] for n in range(lines)]
@@ -235,9 +234,9 @@ def index_bytes(platform: Platform) -> int:
 
 async def measure(platform: Platform, args: argparse.Namespace) -> dict[str, Any]:
     corpus = Corpus()
-    publishing = await publish_cost(platform.nats_urls, args.publish_lines, Corpus(seed=1))
+    publishing = await publish_cost(platform, args.publish_lines, Corpus(seed=1))
     started = time.perf_counter()
-    stored = await store(platform.nats_urls, args.lines, corpus)
+    stored = await store(platform, args.lines, corpus)
     async with KeptAlive(platform.url) as client:
         index_seconds = await indexed(client, stored["last_seq"], started)
         figures = await searches(client, corpus, args.lines, args.requests)

@@ -107,9 +107,9 @@ def platform_figures(args: argparse.Namespace, platform: Platform) -> dict[str, 
     }
 
 
-async def stream_replicas(urls: list[str]) -> int:
+async def stream_replicas(platform: Platform) -> int:
     """How many copies JetStream keeps of the platform's inbox stream, as it reports it."""
-    nc = await nats.connect(urls)
+    nc = await platform.nats_connect()
     try:
         info = await nc.jetstream().stream_info(load_settings().subjects().messages_stream)
         return info.config.num_replicas or 1
@@ -117,9 +117,9 @@ async def stream_replicas(urls: list[str]) -> int:
         await nc.close()
 
 
-async def log_lines(urls: list[str]) -> int:
+async def log_lines(platform: Platform) -> int:
     """How many lines the platform's log stream holds."""
-    nc = await nats.connect(urls)
+    nc = await platform.nats_connect()
     try:
         info = await nc.jetstream().stream_info(load_settings().subjects().logs_stream)
         return info.state.messages
@@ -144,11 +144,11 @@ def measure_platform(args: argparse.Namespace, publish: bool, floor: bool) -> Ru
         CORTEX_LOG_PUBLISH=str(publish).lower(),
     )
     try:
-        replicas = asyncio.run(stream_replicas(platform.nats_urls))
+        replicas = asyncio.run(stream_replicas(platform))
         figures = platform_figures(args, platform)
-        figures["log_lines_stored"] = asyncio.run(log_lines(platform.nats_urls))
+        figures["log_lines_stored"] = asyncio.run(log_lines(platform))
         measured_floor = (
-            asyncio.run(floor_figures(platform.nats_urls, replicas, args.latency_n, args.burst))
+            asyncio.run(floor_figures(platform, replicas, args.latency_n, args.burst))
             if floor
             else None
         )
@@ -179,11 +179,11 @@ def ratios(over: dict[str, Any], under: dict[str, Any]) -> dict[str, float]:
 
 
 async def floor_figures(
-    urls: list[str], replicas: int, latency_n: int, burst: int
+    platform: Platform, replicas: int, latency_n: int, burst: int
 ) -> dict[str, Any]:
     """The same three measurements with nothing but nats-py and one JetStream stream, with as
     many replicas as the platform's streams."""
-    nc = await nats.connect(urls)
+    nc = await platform.nats_connect()
     js = nc.jetstream()
     await js.add_stream(name="BENCH_FLOOR", subjects=["floor.>"], num_replicas=replicas)
     await js.add_consumer(

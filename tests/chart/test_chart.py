@@ -53,6 +53,8 @@ ALL_ENABLED = (
     "metrics.serviceMonitor.enabled=true",
     f"metrics.natsMonitorUrls={NATS_MONITOR_URLS}",
     f"nats.url={CUSTOM_NATS_URL}",
+    "nats.nkeysSecret=cortex-nats-nkeys",
+    "natsNetworkPolicy.enabled=true",
 )
 
 # Kubernetes versions to validate against: the oldest the chart supports (Chart.yaml kubeVersion)
@@ -675,3 +677,55 @@ def test_what_http_steps_may_reach_reaches_every_process() -> None:
         f"{RELEASE}-env",
     )["data"]
     assert opened["CORTEX_HTTP_STEP_ALLOW"] == "10.0.0.0/8,*.svc.cluster.local:8080"
+
+
+def test_each_process_signs_in_to_nats_with_its_own_roles_seed_only(all_docs: list[Doc]) -> None:
+    from cortex.embedded.nats_auth import roles
+    from cortex.kernel.settings import load_settings
+
+    inboxes = {role.name: role.inbox_prefix for role in roles(load_settings({}).subjects())}
+    for deployment in of_kind(all_docs, "Deployment"):
+        name = component(deployment)
+        pod = deployment["spec"]["template"]["spec"]
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "nats-nkey"]
+        assert volume["secret"]["secretName"] == "cortex-nats-nkeys"
+        assert volume["secret"]["items"] == [{"key": f"{name}.nk", "path": f"{name}.nk"}]
+        (container,) = containers(deployment)
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "nats-nkey"]
+        assert mount["readOnly"] is True
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["CORTEX_NATS_NKEY"] == f"{mount['mountPath']}/{name}.nk"
+        # The reply subjects the role's NATS user may read (cortex nats-users).
+        assert env["CORTEX_NATS_INBOX_PREFIX"] == inboxes[name]
+
+
+def test_without_a_seeds_secret_no_process_looks_for_one(default_docs: list[Doc]) -> None:
+    for deployment in of_kind(default_docs, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert all(v["name"] != "nats-nkey" for v in pod["volumes"])
+        (container,) = containers(deployment)
+        assert all(e["name"] != "CORTEX_NATS_NKEY" for e in container.get("env", []))
+
+
+def test_only_the_platforms_pods_reach_nats(all_docs: list[Doc], default_docs: list[Doc]) -> None:
+    assert not of_kind(default_docs, "NetworkPolicy")
+    (policy,) = of_kind(all_docs, "NetworkPolicy")
+    spec = policy["spec"]
+    assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "nats"}}
+    assert spec["policyTypes"] == ["Ingress"]
+    clients, routes = spec["ingress"]
+    (platform,) = clients["from"]
+    assert platform["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "cortex",
+        "app.kubernetes.io/instance": RELEASE,
+    }
+    assert platform["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": NAMESPACE
+    }
+    # Every pod the chart runs carries the labels the policy admits.
+    for deployment in of_kind(all_docs, "Deployment"):
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert platform["podSelector"]["matchLabels"].items() <= labels.items()
+    assert {p["port"] for p in clients["ports"]} == {4222, 8222}
+    assert routes["from"] == [{"podSelector": spec["podSelector"]}]
+    assert [p["port"] for p in routes["ports"]] == [6222]

@@ -212,7 +212,7 @@ def start_loose_host(platform: Stack, name: str) -> subprocess.Popen[bytes]:
     """An agent host outside `cortex up`'s supervision: once killed, it stays dead."""
     env = {
         **platform.env,
-        "CORTEX_NATS_URL": f"nats://127.0.0.1:{platform.nats_port}",
+        **platform.role_env("host"),
         "CORTEX_HOST_NAME": name,
     }
     log = (platform.root / f"{name}.log").open("ab")

@@ -235,7 +235,11 @@ def test_the_outside_publisher_of_docs_messaging_md_works(stack: Stack, tmp_path
     script.write_text(snippet)
     done = subprocess.run(
         [sys.executable, str(script), agent["id"]],
-        env=os.environ | {"NATS_URL": f"nats://127.0.0.1:{stack.nats_port}"},
+        env=os.environ
+        | {
+            "NATS_URL": f"nats://127.0.0.1:{stack.nats_port}",
+            "NATS_NKEY": stack.nats_seed("publisher"),
+        },
         capture_output=True,
         text=True,
         timeout=60,

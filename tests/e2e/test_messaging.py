@@ -333,13 +333,12 @@ def test_messages_wait_for_an_agent_that_is_not_running_yet(platform: Stack) -> 
 def test_outside_publishers_with_odd_or_no_message_ids_are_served(platform: Stack) -> None:
     import asyncio
 
-    import nats
-
     with platform.client() as api:
         view = running(api, "outside", template="echo")
 
     async def publish() -> list[str]:
-        nc = await nats.connect(f"nats://127.0.0.1:{platform.nats_port}")
+        # Signed in as an outside publisher: sending to cortex.msg.> is all it may do.
+        nc = await platform.nats_connect("publisher")
         js = nc.jetstream()
         replies = []
         for msg_id in ("order.42 *", None):
@@ -362,8 +361,6 @@ def test_a_message_delivered_twice_at_once_is_handled_once(platform: Stack, tmp_
     handler runs once and both are answered."""
     import asyncio
 
-    import nats
-
     from cortex.kernel.messages import message_headers
     from cortex.kernel.settings import load_settings
     from tests.support.sample_agents import Ledger
@@ -378,7 +375,7 @@ def test_a_message_delivered_twice_at_once_is_handled_once(platform: Stack, tmp_
     subject = load_settings({}).subjects().deliver(view["id"])
 
     async def deliver_twice() -> list[str]:
-        nc = await nats.connect(f"nats://127.0.0.1:{platform.nats_port}")
+        nc = await platform.nats_connect()
         headers = message_headers(
             msg_id="order-77", sender="test", to=view["id"], content_type="text/plain"
         )

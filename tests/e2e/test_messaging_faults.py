@@ -9,7 +9,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import nats
 import pytest
 
 from cortex.kernel.ids import new_id
@@ -42,12 +41,11 @@ def wait_for(check: object, timeout: float, what: str) -> None:
     raise AssertionError(f"{what} not reached in {timeout}s")
 
 
-async def inboxes_settled(url: str) -> tuple[bool, dict[str, tuple[int, int, int]]]:
+async def inboxes_settled(stack: Stack) -> tuple[bool, dict[str, tuple[int, int, int]]]:
     """Whether no inbox partition has a message waiting or delivered and not yet acknowledged,
-    and each unsettled one's (pending, ack pending, redelivered). `url`: one server's, or a
-    cluster's separated by commas."""
+    and each unsettled one's (pending, ack pending, redelivered)."""
     subjects = load_settings({}).subjects()
-    nc = await nats.connect(servers=url.split(","))
+    nc = await stack.nats_connect()
     try:
         js = nc.jetstream()
         unsettled = {}
@@ -65,10 +63,10 @@ async def inboxes_settled(url: str) -> tuple[bool, dict[str, tuple[int, int, int
         await nc.close()
 
 
-async def publish_all(url: str, targets: list[tuple[str, str]]) -> None:
+async def publish_all(stack: Stack, targets: list[tuple[str, str]]) -> None:
     """Publish every (agent id, message id) once, retrying through outages (same ids, so a
     retry JetStream already had is dropped as a duplicate)."""
-    nc = await nats.connect(url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    nc = await stack.nats_connect(max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     js = nc.jetstream()
     subjects = load_settings({}).subjects()
 
@@ -133,7 +131,7 @@ def test_nothing_lost_and_nothing_handled_twice_through_crashes(tmp_path: Path) 
             )
 
         targets = [(ids[n % AGENTS], new_id()) for n in range(MESSAGES)]
-        asyncio.run(publish_all(f"nats://127.0.0.1:{stack.nats_port}", targets))
+        asyncio.run(publish_all(stack, targets))
 
         wait_for(lambda: sum(ledger(records).values()) >= 2_000, 60, "2,000 handled")
         os.kill(stack.child_pid("nats-server"), signal.SIGKILL)
@@ -148,7 +146,7 @@ def test_nothing_lost_and_nothing_handled_twice_through_crashes(tmp_path: Path) 
         wait_for(lambda: expected <= set(ledger(records)), 180, "every message handled")
         # Nothing can come again once no inbox consumer holds a message unacknowledged.
         until(
-            lambda: asyncio.run(inboxes_settled(f"nats://127.0.0.1:{stack.nats_port}")),
+            lambda: asyncio.run(inboxes_settled(stack)),
             "every inbox acknowledged (pending, ack pending, redelivered)",
             timeout=60,
         )

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from nats.js.errors import KeyNotFoundError
 
@@ -42,8 +41,8 @@ def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack.stop()
 
 
-async def _holder(nats_port: int, bucket: str, key: str) -> str | None:
-    nc = await nats.connect(f"nats://127.0.0.1:{nats_port}")
+async def _holder(stack: Stack, bucket: str, key: str) -> str | None:
+    nc = await stack.nats_connect()
     try:
         kv = await nc.jetstream().key_value(bucket)
         try:
@@ -57,7 +56,7 @@ async def _holder(nats_port: int, bucket: str, key: str) -> str | None:
 
 def holder_pid(stack: Stack, work: str, bucket: str = SUBJECTS.leases_bucket) -> int | None:
     """The pid of the process holding the lease `work` (`<host>-<pid>-<random>`), if any."""
-    holder = asyncio.run(_holder(stack.nats_port, bucket, work))
+    holder = asyncio.run(_holder(stack, bucket, work))
     return int(holder.rsplit("-", 2)[1]) if holder else None
 
 
@@ -181,8 +180,8 @@ def test_the_topic_fan_out_moves_to_the_other_messaging_replica(replicated: Stac
         )
 
 
-async def _last_event(nats_port: int, subject: str) -> bytes | None:
-    nc = await nats.connect(f"nats://127.0.0.1:{nats_port}")
+async def _last_event(stack: Stack, subject: str) -> bytes | None:
+    nc = await stack.nats_connect()
     try:
         try:
             msg = await nc.jetstream().get_last_msg(SUBJECTS.events_stream, subject)
@@ -202,9 +201,7 @@ def test_the_relay_moves_to_the_other_replica(replicated: Stack) -> None:
     moved(replicated, "lifecycle.relay", killed)
     subject = SUBJECTS.event("lifecycle", "agent.created")
     eventually(
-        lambda: (
-            agent_id.encode() in (asyncio.run(_last_event(replicated.nats_port, subject)) or b"")
-        ),
+        lambda: agent_id.encode() in (asyncio.run(_last_event(replicated, subject)) or b""),
         what="agent.created on the event stream",
     )
 

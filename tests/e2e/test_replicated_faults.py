@@ -8,7 +8,6 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
-import nats
 import pytest
 
 from cortex.kernel.ids import new_id
@@ -29,9 +28,9 @@ AGENTS = 4
 SUBJECTS = load_settings({}).subjects()
 
 
-async def publish_all(url: str, targets: list[tuple[str, str]]) -> None:
+async def publish_all(stack: Stack, targets: list[tuple[str, str]]) -> None:
     """Every (agent id, message id) once, retried with the same id through outages."""
-    nc = await nats.connect(servers=url.split(","), max_reconnect_attempts=-1)
+    nc = await stack.nats_connect(max_reconnect_attempts=-1)
     js = nc.jetstream()
 
     async def one(agent_id: str, msg_id: str) -> None:
@@ -63,10 +62,10 @@ def missing_by_agent(targets: list[tuple[str, str]], seen: Counter[str]) -> dict
     return dict(Counter(agent for agent, m in targets if m not in seen))
 
 
-async def consumer_states(url: str) -> list[object]:
+async def consumer_states(stack: Stack) -> list[object]:
     """Each inbox partition's consumer as the cluster sees it, and the inbox stream's state:
     where a message that is not handled stopped."""
-    nc = await nats.connect(servers=url.split(","))
+    nc = await stack.nats_connect()
     try:
         js = nc.jetstream()
         states: list[object] = []
@@ -105,9 +104,9 @@ def placement(view: dict[str, object]) -> dict[str, object]:
     }
 
 
-async def msgs_leader(url: str) -> str:
+async def msgs_leader(stack: Stack) -> str:
     """The server leading the inbox stream: the node whose loss matters most."""
-    nc = await nats.connect(servers=url.split(","))
+    nc = await stack.nats_connect()
     try:
         info = await nc.jetstream().stream_info(SUBJECTS.messages_stream)
         assert info.cluster is not None
@@ -196,11 +195,11 @@ def test_nothing_lost_or_doubled_when_a_node_and_a_replica_of_each_service_die(
             ]
 
             targets = [(ids[n % AGENTS], new_id()) for n in range(MESSAGES)]
-            asyncio.run(publish_all(stack.nats_url, targets[: MESSAGES // 2]))
-            leader = asyncio.run(msgs_leader(stack.nats_url))
+            asyncio.run(publish_all(stack, targets[: MESSAGES // 2]))
+            leader = asyncio.run(msgs_leader(stack))
             node = f"nats-{leader.rsplit('n', 1)[-1]}"
             stack.kill(node)
-            asyncio.run(publish_all(stack.nats_url, targets[MESSAGES // 2 :]))
+            asyncio.run(publish_all(stack, targets[MESSAGES // 2 :]))
             eventually(
                 lambda: sum(ledger(records).values()) >= MESSAGES // 2,
                 timeout=90,
@@ -222,12 +221,12 @@ def test_nothing_lost_or_doubled_when_a_node_and_a_replica_of_each_service_die(
                             (n, placement(api.get(f"/api/v1/agents/{a}").json()))
                             for a, n in stuck.items()
                         ],
-                        asyncio.run(consumer_states(stack.nats_url)),
+                        asyncio.run(consumer_states(stack)),
                     )
                 # A few stragglers: what the messaging service knows of each says where it is.
                 return False, (
                     [api.get(f"/api/v1/messages/{m}").json() for m in missing],
-                    asyncio.run(consumer_states(stack.nats_url)),
+                    asyncio.run(consumer_states(stack)),
                 )
 
             until(unhandled, "every message handled (unhandled per agent)", timeout=240)
@@ -237,7 +236,7 @@ def test_nothing_lost_or_doubled_when_a_node_and_a_replica_of_each_service_die(
             assert statuses == {"succeeded": EXECUTIONS}, errors
 
             until(
-                lambda: asyncio.run(inboxes_settled(stack.nats_url)),
+                lambda: asyncio.run(inboxes_settled(stack)),
                 "every inbox acknowledged (pending, ack pending, redelivered)",
                 timeout=60,
             )

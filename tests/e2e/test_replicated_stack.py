@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import nats
 import pytest
 
 from cortex.contracts.subjects import SERVICES
@@ -32,9 +31,9 @@ def clustered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack.stop()
 
 
-async def stream_leaders(url: str) -> dict[str, tuple[int, str | None]]:
+async def stream_leaders(stack: Stack) -> dict[str, tuple[int, str | None]]:
     """(replicas, leader) of each of the platform's streams, as JetStream reports them."""
-    nc = await nats.connect(url.split(","))
+    nc = await stack.nats_connect()
     try:
         js = nc.jetstream()
         out = {}
@@ -77,7 +76,7 @@ def test_status_shows_two_instances_of_each_service_and_streams_on_three_servers
         _, status = until(counted, "two instances of each service in the status", timeout=30)
     assert sorted(s["name"] for s in status["nats"]["streams"]) == STREAMS
     # The status lists the streams; how many copies JetStream keeps, it asks JetStream.
-    leaders = asyncio.run(stream_leaders(clustered.nats_url))
+    leaders = asyncio.run(stream_leaders(clustered))
     assert {name: replicas for name, (replicas, _) in leaders.items()} == dict.fromkeys(STREAMS, 3)
     # The supervisor names each process, as its log file is named.
     for name in ("nats-1", "nats-2", "nats-3", *(f"{s}-{n}" for s in SERVICES for n in (1, 2))):
@@ -100,7 +99,7 @@ def test_an_echo_agent_answers_before_and_after_a_nats_node_dies(clustered: Stac
         assert reply.json()["reply"]["payload"] == {"hello": "cluster"}
 
         # The node leading the inbox stream: its loss costs the stream an election.
-        _, leader = asyncio.run(stream_leaders(clustered.nats_url))[SUBJECTS.messages_stream]
+        _, leader = asyncio.run(stream_leaders(clustered))[SUBJECTS.messages_stream]
         assert leader is not None
         clustered.kill(f"nats-{leader.rsplit('-n', 1)[1]}")
 

@@ -215,7 +215,7 @@ def test_a_crash_looping_agent_backs_off_then_fails(platform: Stack) -> None:
 def start_host(stack: Stack, name: str) -> subprocess.Popen[bytes]:
     env = {
         **stack.env,
-        "CORTEX_NATS_URL": f"nats://127.0.0.1:{stack.nats_port}",
+        **stack.role_env("host"),
         "CORTEX_HOST_NAME": name,
     }
     log = (stack.root / f"{name}.log").open("ab")

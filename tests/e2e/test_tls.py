@@ -117,10 +117,8 @@ async def test_every_connection_to_nats_uses_tls_when_nats_has_a_certificate(
             await nats.connect(
                 stack.nats_url, allow_reconnect=False, connect_timeout=2, max_reconnect_attempts=0
             )
-        secure = await nats.connect(
-            stack.nats_url,
-            allow_reconnect=False,
-            tls=ssl.create_default_context(cafile=str(ca_file)),
+        secure = await stack.nats_connect(
+            allow_reconnect=False, tls=ssl.create_default_context(cafile=str(ca_file))
         )
         try:
             info = await secure.request("$JS.API.INFO", b"", timeout=5)

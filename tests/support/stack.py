@@ -9,12 +9,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
+import nats
+from nats.aio.client import Client as NATS
 
+from cortex.embedded.nats_auth import roles
 from cortex.embedded.supervisor import CHILD_NAME_VAR, die_with_parent
 from cortex.embedded.up import CLUSTER_PORT_OFFSET
+from cortex.kernel.settings import load_settings
 from tests.support.ports import free_port, port_open
 
 CORTEX = str(Path(sys.executable).parent / "cortex")
@@ -131,6 +135,9 @@ class Stack:
         }
         self.env.pop("CORTEX_NATS_URL", None)
         self.proc: subprocess.Popen[bytes] | None = None
+        self.expect_violations = False
+        """Set by a test that breaks NATS permissions on purpose; otherwise `stop` fails on
+        any violation in the nats-server logs: a role lacks a permission its work needs."""
 
     @property
     def url(self) -> str:
@@ -141,6 +148,35 @@ class Stack:
     def nats_url(self) -> str:
         """Every nats-server's URL, as CORTEX_NATS_URL takes them."""
         return ",".join(f"nats://127.0.0.1:{port}" for port in self.nats_ports)
+
+    def nats_seed(self, role: str = "admin") -> str:
+        """The NKey seed `cortex up` made for `role` (docs/security.md)."""
+        return str(self.data_dir / "nats" / "auth" / f"{role}.nk")
+
+    def role_env(self, role: str) -> dict[str, str]:
+        """What a process started outside `cortex up` needs to sign in to NATS as `role`."""
+        (found,) = (r for r in roles(load_settings({}).subjects()) if r.name == role)
+        return {
+            "CORTEX_NATS_URL": self.nats_url,
+            "CORTEX_NATS_NKEY": self.nats_seed(role),
+            "CORTEX_NATS_INBOX_PREFIX": found.inbox_prefix or "_INBOX",
+        }
+
+    async def nats_connect(self, role: str = "admin", **options: Any) -> NATS:
+        """A NATS connection to every server, signed in as `role` (with its inbox)."""
+        options.setdefault("inbox_prefix", self.role_env(role)["CORTEX_NATS_INBOX_PREFIX"])
+        return await nats.connect(
+            servers=self.nats_url.split(","), nkeys_seed=self.nats_seed(role), **options
+        )
+
+    def permission_violations(self) -> list[str]:
+        logs = self.data_dir / "logs"
+        return [
+            line
+            for log in sorted(logs.glob("nats*.log"))
+            for line in log.read_text(errors="replace").splitlines()
+            if "Violation" in line
+        ]
 
     @property
     def output(self) -> str:
@@ -202,12 +238,16 @@ class Stack:
     def stop(self, timeout: float = 60.0) -> int:
         Stack.started.discard(self)
         if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            for pid in descendants(self.proc.pid):
-                os.kill(pid, signal.SIGKILL)
-            self.proc.kill()
-            raise
+            code = self.proc.returncode if self.proc else 0
+        else:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                code = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                for pid in descendants(self.proc.pid):
+                    os.kill(pid, signal.SIGKILL)
+                self.proc.kill()
+                raise
+        violations = [] if self.expect_violations else self.permission_violations()
+        assert not violations, "NATS refused a platform process:\n" + "\n".join(violations[:20])
+        return code

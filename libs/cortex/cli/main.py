@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -97,6 +98,27 @@ def status(as_json: bool) -> None:
             ["NAME", "MESSAGES", "BYTES", "CONSUMERS"],
             [(s["name"], s["messages"], s["bytes"], s["consumers"]) for s in nats["streams"]],
         )
+
+
+@cli.command("nats-users")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@friendly
+def nats_users(directory: Path) -> None:
+    """Make the NKey seed of every NATS role in DIRECTORY (kept if there already) and print
+    the nats-server `authorization` block that admits them, each with its role's permissions.
+
+    What `cortex up` does for its own NATS, for a NATS you run yourself (the official chart:
+    the block goes into its `config.merge`; the seeds into the Secret the cortex chart's
+    `nats.nkeysSecret` names). CORTEX_NATS_PREFIX sets the subjects' root.
+    """
+    from cortex.embedded.nats_auth import ensure_keys, render_authorization
+
+    keys = ensure_keys(directory, settings_or_exit().subjects())
+    click.echo(render_authorization(keys), nl=False)
+    click.echo(
+        f"seeds (mode 0600) in {directory}: " + ", ".join(k.seed_path.name for k in keys.values()),
+        err=True,
+    )
 
 
 @cli.group()

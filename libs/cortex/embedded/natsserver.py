@@ -56,6 +56,9 @@ class NatsServerConfig:
     tls_cert: str = ""
     tls_key: str = ""
     """With both: clients must connect with TLS (routes between nodes on `host` stay plain)."""
+    authorization: str = ""
+    """An `authorization` block (`nats_auth.render_authorization`): clients must sign in as
+    one of its users. Empty: anyone who reaches the port may do anything."""
 
     @property
     def url(self) -> str:
@@ -89,6 +92,7 @@ class NatsServerConfig:
             f"server_name: {json.dumps(self.server_name)}\n"
             f"listen: {json.dumps(f'{self.host}:{self.port}')}\n"
             f"{tls}"
+            f"{self.authorization}"
             f"{monitor}"
             f"max_payload: {self.max_payload_bytes}\n"
             "jetstream {\n"
@@ -115,6 +119,7 @@ def cluster_configs(
     name: str = "cortex",
     tls_cert: str = "",
     tls_key: str = "",
+    authorization: str = "",
 ) -> list[NatsServerConfig]:
     """The nodes of one cluster: node i (from 1) is `<name>-n<i>`, serves clients on
     `ports[i-1]`, routes on `cluster_ports[i-1]`, and keeps JetStream under
@@ -132,6 +137,7 @@ def cluster_configs(
             routes=tuple(p for j, p in enumerate(cluster_ports) if j != i),
             tls_cert=tls_cert,
             tls_key=tls_key,
+            authorization=authorization,
         )
         for i, port in enumerate(ports)
     ]
@@ -152,14 +158,19 @@ async def _quiet(_exc: Exception) -> None:
 
 
 async def jetstream_answers(
-    url: str, timeout: float = 0.5, tls: ssl.SSLContext | None = None
+    url: str, timeout: float = 0.5, tls: ssl.SSLContext | None = None, nkey: str | None = None
 ) -> bool:
     """Whether the server at `url` serves JetStream's API. A node of a cluster does only once
     the cluster has a meta leader and the node has a route to it; until then the request goes
     unanswered or is answered "temporarily unavailable"."""
     try:
         nc = await nats.connect(
-            url, allow_reconnect=False, connect_timeout=timeout, error_cb=_quiet, tls=tls
+            url,
+            allow_reconnect=False,
+            connect_timeout=timeout,
+            error_cb=_quiet,
+            tls=tls,
+            nkeys_seed=nkey,
         )
     except Exception:  # nats raises a zoo of types for "not there yet"
         return False
@@ -174,7 +185,11 @@ async def jetstream_answers(
 
 
 async def places_replicas(
-    urls: Sequence[str], replicas: int, timeout: float = 2.0, tls: ssl.SSLContext | None = None
+    urls: Sequence[str],
+    replicas: int,
+    timeout: float = 2.0,
+    tls: ssl.SSLContext | None = None,
+    nkey: str | None = None,
 ) -> bool:
     """Whether the cluster of `urls` places a stream with `replicas` copies now. A new meta
     leader hears of the other nodes' JetStream a moment after it is elected, and refuses such
@@ -182,7 +197,9 @@ async def places_replicas(
     again."""
     name = f"CORTEX_PLACEMENT_{secrets.token_hex(4).upper()}"
     try:
-        nc = await nats.connect(list(urls), allow_reconnect=False, error_cb=_quiet, tls=tls)
+        nc = await nats.connect(
+            list(urls), allow_reconnect=False, error_cb=_quiet, tls=tls, nkeys_seed=nkey
+        )
     except Exception:
         return False
     js = nc.jetstream(timeout=timeout)
@@ -207,7 +224,10 @@ async def places_replicas(
 
 
 async def wait_for_jetstream(
-    urls: Sequence[str], timeout: float, tls: ssl.SSLContext | None = None
+    urls: Sequence[str],
+    timeout: float,
+    tls: ssl.SSLContext | None = None,
+    nkey: str | None = None,
 ) -> None:
     """Until every server of `urls` serves JetStream and, for a cluster, it places a stream on
     all of them: then the platform's streams can be made. Raises `JetStreamNotReady` after
@@ -216,7 +236,9 @@ async def wait_for_jetstream(
     deadline = loop.time() + timeout
     waiting = list(urls)
     while waiting:
-        answers = await asyncio.gather(*(jetstream_answers(url, tls=tls) for url in waiting))
+        answers = await asyncio.gather(
+            *(jetstream_answers(url, tls=tls, nkey=nkey) for url in waiting)
+        )
         waiting = [url for url, ok in zip(waiting, answers, strict=True) if not ok]
         if waiting and loop.time() > deadline:
             raise JetStreamNotReady(
@@ -229,7 +251,7 @@ async def wait_for_jetstream(
             )
         if waiting:
             await asyncio.sleep(0.1)
-    while len(urls) > 1 and not await places_replicas(urls, len(urls), tls=tls):
+    while len(urls) > 1 and not await places_replicas(urls, len(urls), tls=tls, nkey=nkey):
         if loop.time() > deadline:
             raise JetStreamNotReady(
                 f"the NATS cluster could not place a stream on all its {len(urls)} nodes "

@@ -26,6 +26,7 @@ import httpx
 import msgspec
 
 from cortex.contracts.subjects import SERVICES
+from cortex.embedded.nats_auth import RoleKeys, ensure_keys, render_authorization
 from cortex.embedded.natsserver import (
     JetStreamNotReady,
     NatsServerConfig,
@@ -83,10 +84,12 @@ def replica_names(service: str, replicas: int) -> list[str]:
     return [f"{service}-{n + 1}" for n in range(replicas)]
 
 
-def nats_server_configs(settings: Settings, data_dir: Path) -> list[NatsServerConfig]:
+def nats_server_configs(
+    settings: Settings, data_dir: Path, authorization: str = ""
+) -> list[NatsServerConfig]:
     """The nats-servers to start: one, storing under `<data dir>/nats`, or the nodes of a
     cluster on `CORTEX_NATS_PORT` and the ports after it, each storing under
-    `<data dir>/nats/n<i>`."""
+    `<data dir>/nats/n<i>`; each with the `authorization` block given."""
     store = data_dir / "nats"
     nodes = settings.nats_cluster
     if nodes == 1:
@@ -97,6 +100,7 @@ def nats_server_configs(settings: Settings, data_dir: Path) -> list[NatsServerCo
                 monitor_port=settings.nats_monitor_port,
                 tls_cert=settings.nats_tls_cert,
                 tls_key=settings.nats_tls_key,
+                authorization=authorization,
             )
         ]
     ports = [settings.nats_port + n for n in range(nodes)]
@@ -123,6 +127,7 @@ def nats_server_configs(settings: Settings, data_dir: Path) -> list[NatsServerCo
         monitors,
         tls_cert=settings.nats_tls_cert,
         tls_key=settings.nats_tls_key,
+        authorization=authorization,
     )
 
 
@@ -228,6 +233,18 @@ async def tcp_open(host: str, port: int) -> bool:
     return True
 
 
+def role_env(keys: dict[str, RoleKeys], role: str) -> dict[str, str]:
+    """How a child signs in to the NATS `cortex up` started: its role's seed and inbox. None
+    for an external NATS: the children keep what `cortex up` was given."""
+    if not keys:
+        return {}
+    entry = keys[role]
+    return {
+        "CORTEX_NATS_NKEY": str(entry.seed_path),
+        "CORTEX_NATS_INBOX_PREFIX": entry.role.inbox_prefix,
+    }
+
+
 def child_env(
     settings: Settings, data_dir: Path, nats_url: str, token: str, fmt: str
 ) -> dict[str, str]:
@@ -256,14 +273,18 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
     check_port(settings.http_host, settings.http_port, "the HTTP", "CORTEX_HTTP_PORT")
     start_nats = not settings.nats_url
     nats_configs: list[NatsServerConfig] = []
+    keys: dict[str, RoleKeys] = {}
     if start_nats:
-        nats_configs = nats_server_configs(settings, data_dir)
+        keys = ensure_keys(data_dir / "nats" / "auth", settings.subjects())
+        nats_configs = nats_server_configs(settings, data_dir, render_authorization(keys))
         check_nats_ports(nats_configs, settings.http_port)
-        # From here on, `settings` is what the children get: every server's URL.
+        # From here on, `settings` is what the children get: every server's URL. `cortex up`
+        # itself signs in as admin; each child as its role (`role_env`).
         settings = msgspec.structs.replace(
             settings,
             nats_url=",".join(conf.url for conf in nats_configs),
             nats_replicas=stream_replicas(settings),
+            nats_nkey=str(keys["admin"].seed_path),
         )
     elif settings.nats_cluster > 1:
         raise UpError(
@@ -311,12 +332,21 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
     sup.say(f"CodeValdCortex {__version__}: starting the platform (data dir {data_dir})")
     try:
         if nats_configs:
-            await start_nats_servers(sup, nats_configs, data_dir, settings.nats_tls())
+            await start_nats_servers(
+                sup, nats_configs, data_dir, settings.nats_tls(), settings.nats_nkey
+            )
         await prepare_streams(settings)
         for service in services:
             for name in replica_names(service, settings.replicas):
                 await sup.start(
-                    ChildSpec(name=name, argv=[python, "-m", f"cortex.{service}"], env=env)
+                    ChildSpec(
+                        name=name,
+                        argv=[python, "-m", f"cortex.{service}"],
+                        env={
+                            **env,
+                            **role_env(keys, service),
+                        },
+                    )
                 )
         host_names = [f"host-{n + 1}" for n in range(hosts)]
         await sup.start(
@@ -325,6 +355,7 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
                 argv=[python, "-m", "cortex.gateway"],
                 env={
                     **env,
+                    **role_env(keys, "gateway"),
                     "CORTEX_HTTP_HOST": settings.http_host,
                     "CORTEX_HTTP_PORT": str(settings.http_port),
                     "CORTEX_READY_SERVICES": ",".join(services),
@@ -340,7 +371,11 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
                 ChildSpec(
                     name=name,
                     argv=[python, "-m", "cortex.host"],
-                    env={**env, "CORTEX_HOST_NAME": name},
+                    env={
+                        **env,
+                        **role_env(keys, "host"),
+                        "CORTEX_HOST_NAME": name,
+                    },
                 )
             )
         await _wait_until_ready(http_url, stop, verify)
@@ -378,6 +413,7 @@ async def start_nats_servers(
     configs: list[NatsServerConfig],
     data_dir: Path,
     tls: ssl.SSLContext | None = None,
+    nkey: str = "",
 ) -> None:
     """Start nats-server (`nats`) or the nodes of a cluster (`nats-1` ...), and wait until
     JetStream can make the platform's streams: on a cluster, once it has a meta leader that
@@ -392,7 +428,9 @@ async def start_nats_servers(
             )
         )
     try:
-        await wait_for_jetstream([conf.url for conf in configs], JETSTREAM_TIMEOUT, tls=tls)
+        await wait_for_jetstream(
+            [conf.url for conf in configs], JETSTREAM_TIMEOUT, tls=tls, nkey=nkey or None
+        )
     except JetStreamNotReady as exc:
         raise UpError(f"{exc}; see the nats logs in {data_dir / 'logs'}") from None
 
@@ -521,6 +559,11 @@ def banner(
     else:
         kind = "embedded nats-server, JetStream" if nats_nodes else "external"
     nats_lines = [f"  NATS         {urls}   ({kind})"]
+    if nats_nodes:
+        nats_lines.append(
+            f"               users: an NKey per role in {data_dir / 'nats' / 'auth'} "
+            "(publisher.nk may only send messages)"
+        )
     if settings.nats_replicas > 1:
         nats_lines.append(f"               every stream with {settings.nats_replicas} replicas")
     each = f" ({settings.replicas} replicas each)" if settings.replicas > 1 else ""

@@ -21,6 +21,7 @@ from cortex.contracts.subjects import Subjects
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
+SubjectPrefix = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")]
 
 ENV_PREFIX = "CORTEX_"
 
@@ -41,6 +42,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Root token of every subject and stream; a second prefix is a separate platform."""
     nats_creds: str = ""
     """Path of a NATS credentials file, if the server asks for one."""
+    nats_nkey: str = ""
+    """Path of an NKey seed file this process signs in to NATS with. `cortex up` gives each
+    process its role's seed (`<data_dir>/nats/auth/<role>.nk`, docs/security.md)."""
+    nats_inbox_prefix: SubjectPrefix = "_INBOX"
+    """Where this process's request replies come (`<prefix>.<unique>`): NATS permissions let
+    each role read only its own. `cortex up` sets `_CORTEX.<role>`."""
     nats_tls_cert: str = ""
     """PEM certificate (with its chain) the nats-servers `cortex up` starts serve TLS with,
     together with `nats_tls_key`: clients must then connect with TLS."""
@@ -257,7 +264,16 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
                 f"{ENV_PREFIX}{cert.upper()} and {ENV_PREFIX}{key.upper()} go together: set "
                 "both or neither"
             )
-    for name in ("tls_cert", "tls_key", "tls_ca", "nats_tls_cert", "nats_tls_key", "nats_tls_ca"):
+    for name in (
+        "tls_cert",
+        "tls_key",
+        "tls_ca",
+        "nats_tls_cert",
+        "nats_tls_key",
+        "nats_tls_ca",
+        "nats_creds",
+        "nats_nkey",
+    ):
         path = getattr(settings, name)
         if path and not Path(path).is_file():
             raise SettingsError(f"{ENV_PREFIX}{name.upper()}: no file {path}")

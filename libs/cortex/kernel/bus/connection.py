@@ -78,6 +78,8 @@ async def connect(
                 ping_interval=10,
                 max_outstanding_pings=3,
                 user_credentials=settings.nats_creds or None,
+                nkeys_seed=settings.nats_nkey or None,
+                inbox_prefix=settings.nats_inbox_prefix,
                 tls=settings.nats_tls(),
                 disconnected_cb=disconnected,
                 reconnected_cb=reconnected,
