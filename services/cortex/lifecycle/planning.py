@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,20 +30,27 @@ def plan_agent(
     pending: int,
     stopping: Collection[str],
     config_changed_at: datetime | None = None,
+    started_with: Mapping[str, datetime | None] | None = None,
 ) -> AgentPlan:
     """`instances`: the agent's instances not gone; `pending`: starts asked for but not yet
-    seen; `stopping`: ids a stop was sent for; replicas started before `config_changed_at`
-    run an old config: they are stopped and replaced (recreate: messages wait in the inbox)."""
+    seen; `stopping`: ids a stop was sent for. Replicas that run an older config than the one
+    changed at `config_changed_at` are stopped and replaced (recreate: messages wait in the
+    inbox). `started_with`: the config change each replica was started with, where known;
+    otherwise a replica registered before the change runs an old config."""
     desired = replicas if status in ACTIVE else 0
-    stale = [
-        i
-        for i in instances
-        if config_changed_at
-        and i.started_at
-        and i.started_at < config_changed_at
-        and i.state != "stopping"
-        and i.id not in stopping
-    ]
+    known = started_with or {}
+
+    def outdated(instance: ObservedInstance) -> bool:
+        if not config_changed_at:
+            return False
+        if instance.id in known:
+            # A start asked for just before a change registers just after it: what counts
+            # is the config it was given.
+            given = known[instance.id]
+            return given is None or given < config_changed_at
+        return bool(instance.started_at and instance.started_at < config_changed_at)
+
+    stale = [i for i in instances if outdated(i) and i.state != "stopping" and i.id not in stopping]
     live = [
         i for i in instances if i.state != "stopping" and i.id not in stopping and i not in stale
     ]

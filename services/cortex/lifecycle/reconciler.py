@@ -19,6 +19,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from cortex.kernel.aggregate import Repository
 from cortex.kernel.errors import CortexError
@@ -49,6 +50,7 @@ class _Pending:
     agent_id: str
     host_id: str
     deadline: float
+    config_at: datetime | None
 
 
 class Reconciler:
@@ -76,6 +78,7 @@ class Reconciler:
         self._margin = settle_margin
         self._on_purged = on_purged
         self._pending: dict[str, _Pending] = {}
+        self._started_with: dict[str, datetime | None] = {}
         self._stopping: dict[str, float] = {}
         self._failures: dict[str, str] = {}
         self._crashes: dict[str, _CrashLoop] = {}
@@ -131,6 +134,11 @@ class Reconciler:
         observation = await driver.observe()
         now = time.monotonic()
         seen = {i.id for i in observation.instances}
+        # What config each replica was started with, kept while it runs.
+        self._started_with = {
+            **{k: v for k, v in self._started_with.items() if k in seen},
+            **{k: p.config_at for k, p in self._pending.items() if k in seen},
+        }
         self._pending = {
             k: p for k, p in self._pending.items() if k not in seen and p.deadline > now
         }
@@ -162,6 +170,7 @@ class Reconciler:
                 pending=pending_by_agent.get(agent.id, 0),
                 stopping=self._stopping.keys(),
                 config_changed_at=agent.config_changed_at,
+                started_with=self._started_with,
             )
             self.ready[agent.id] = plan.ready
             desired = agent.replicas if agent.status in ACTIVE else 0
@@ -172,7 +181,15 @@ class Reconciler:
                 crash = None
             given_up = agent.id in self._failures  # turns `failed` below: start nothing more
             if plan.start and not given_up and not (crash and now < crash.retry_at):
-                starts.append(StartRequest(agent=agent, template=template, count=plan.start))
+                starts.append(
+                    StartRequest(
+                        agent=agent,
+                        template=template,
+                        count=plan.start,
+                        config=agent.config,
+                        config_at=agent.config_changed_at,
+                    )
+                )
                 if agent.status == "running" or crash:
                     replacing.add(agent.id)
             if plan.stop:
@@ -193,6 +210,7 @@ class Reconciler:
         if starts:
             placements, failures = await driver.start(starts, observation, pending_by_host)
             template_of = {r.agent.id: r.agent.template for r in starts}
+            config_at = {r.agent.id: r.config_at for r in starts}
             for agent_id in [p.agent_id for p in placements] + [f.agent_id for f in failures]:
                 STARTS.labels(template_of[agent_id]).inc()
                 if agent_id in replacing:
@@ -205,7 +223,9 @@ class Reconciler:
                 + max((r.template.health.startup_timeout for r in starts), default=0)
             )
             for p in placements:
-                self._pending[p.instance_id] = _Pending(p.agent_id, p.host_id, deadline)
+                self._pending[p.instance_id] = _Pending(
+                    p.agent_id, p.host_id, deadline, config_at[p.agent_id]
+                )
             faults = {f.agent_id: f.error for f in failures if f.agent_fault}
             for agent_id, error in faults.items():
                 self._crashed(agent_id, error, now)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from cortex.lifecycle.drivers.port import ObservedInstance
 from cortex.lifecycle.planning import plan_agent
 
@@ -76,7 +78,6 @@ def test_terminating_and_created_agents_want_nothing_running() -> None:
 
 
 def test_replicas_started_before_a_config_change_are_replaced() -> None:
-    from datetime import UTC, datetime, timedelta
 
     changed = datetime(2026, 1, 1, tzinfo=UTC)
     old = ObservedInstance(
@@ -107,3 +108,46 @@ def test_replicas_started_before_a_config_change_are_replaced() -> None:
     assert plan.start == 1
     assert plan.present == 1
     assert not plan.settled
+
+
+def test_a_replica_started_with_the_old_config_is_replaced_though_it_registered_after() -> None:
+    """A config change that lands while a start is under way: the replica registers after
+    the change, but runs the config it was started with."""
+    changed = datetime(2026, 1, 1, tzinfo=UTC)
+    late = ObservedInstance(
+        id="a-1",
+        agent_id="a",
+        host_id="h",
+        health="healthy",
+        state="running",
+        started_at=changed + timedelta(seconds=1),
+    )
+    fresh = ObservedInstance(
+        id="a-2",
+        agent_id="a",
+        host_id="h",
+        health="healthy",
+        state="running",
+        started_at=changed + timedelta(seconds=1),
+    )
+    plan = plan_agent(
+        status="running",
+        replicas=2,
+        instances=[late, fresh],
+        pending=0,
+        stopping=(),
+        config_changed_at=changed,
+        started_with={"a-1": None, "a-2": changed},
+    )
+    assert [i.id for i in plan.stop] == ["a-1"]
+    assert plan.start == 1
+    # Without what it was started with, the registration time is all there is to go by.
+    unknown = plan_agent(
+        status="running",
+        replicas=2,
+        instances=[late, fresh],
+        pending=0,
+        stopping=(),
+        config_changed_at=changed,
+    )
+    assert unknown.stop == []

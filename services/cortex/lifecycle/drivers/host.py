@@ -174,7 +174,7 @@ def _spec(request: StartRequest) -> ReplicaSpec:
         template=template.name,
         template_version=template.version,
         handler=template.handler or "",
-        config=agent.config,
+        config=request.config,
         concurrency=template.concurrency,
         max_deliveries=template.max_deliveries,
         startup_timeout=template.health.startup_timeout,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from cortex.contracts.lifecycle import TemplateView
 from cortex.contracts.registry import Health, ReplicaState
@@ -48,6 +48,11 @@ class StartRequest:
     agent: AgentRecord
     template: TemplateView
     count: int
+    config: dict[str, Any]
+    """The agent's config when the start was decided: the record may change while the start
+    is under way, and a replica must run the config its start was counted with."""
+    config_at: datetime | None
+    """When that config was set (None: at creation)."""
 
 
 @dataclass(frozen=True, slots=True)
