@@ -375,3 +375,99 @@ def test_a_failing_handler_answers_a_request_with_its_error(platform: Stack) -> 
         assert reply.status_code == 200
         assert reply.json()["status"] == "error"
         assert reply.json()["error"] == "ValueError: cannot handle 'please'"
+
+
+SECRET = "sk-live-0123456789abcdef"
+VAULT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "api_key": {"type": "string", "writeOnly": True, "minLength": 12},
+        "region": {"type": "string"},
+    },
+}
+
+
+def test_a_secret_config_value_reaches_the_agent_and_nothing_else(platform: Stack) -> None:
+    import hashlib
+
+    digest = hashlib.sha256(SECRET.encode()).hexdigest()
+    handler = "tests.support.sample_agents:SecretTeller"
+    with platform.client() as api:
+        # A template is stored in clear: a secret field cannot have a default there.
+        defaulted = api.post(
+            "/api/v1/templates",
+            json={
+                "name": "vault-defaulted",
+                "handler": handler,
+                "config_schema": VAULT_SCHEMA,
+                "default_config": {"api_key": SECRET},
+            },
+        )
+        assert defaulted.status_code == 422, defaulted.text
+        assert "$.default_config.api_key" in {e["field"] for e in defaulted.json()["errors"]}
+        made = api.post(
+            "/api/v1/templates",
+            json={"name": "vault", "handler": handler, "config_schema": VAULT_SCHEMA},
+        )
+        assert made.status_code == 201, made.text
+
+        short = api.post(
+            "/api/v1/agents",
+            json={"name": "v0", "template": "vault", "config": {"api_key": "x", "region": "eu"}},
+        )
+        assert short.status_code == 422
+        assert short.json()["errors"][0]["field"] == "$.config.api_key"
+        assert "x" not in short.json()["errors"][0]["message"].split()  # the value is not echoed
+
+        created = api.post(
+            "/api/v1/agents",
+            json={
+                "name": "vault-1",
+                "template": "vault",
+                "deploy": True,
+                "config": {"api_key": SECRET, "region": "eu"},
+            },
+        )
+        assert created.status_code == 201, created.text
+        assert created.json()["config"] == {"api_key": "***", "region": "eu"}
+        assert agent(api, "vault-1")["config"] == {"api_key": "***", "region": "eu"}
+        listed = api.get("/api/v1/agents", params={"template": "vault"}).json()["items"]
+        assert [a["config"] for a in listed] == [{"api_key": "***", "region": "eu"}]
+
+        def answer() -> dict[str, Any]:
+            reply = api.post(
+                "/api/v1/agents/vault-1/messages", params={"wait": 10}, json={"payload": "tell"}
+            )
+            assert reply.status_code == 200, reply.text
+            return dict(reply.json()["reply"]["payload"])
+
+        assert eventually(answer, what="the agent answers") == {
+            "api_key_sha256": digest,
+            "region": "eu",
+        }
+
+        # `***` given back keeps the secret; the rest of the config changes.
+        kept = api.put(
+            "/api/v1/agents/vault-1", json={"config": {"api_key": "***", "region": "us"}}
+        )
+        assert kept.status_code == 200, kept.text
+        assert kept.json()["config"] == {"api_key": "***", "region": "us"}
+        eventually(
+            lambda: answer() == {"api_key_sha256": digest, "region": "us"},
+            what="the new config in use with the same secret",
+        )
+
+        changes = api.get("/api/v1/audit", params={"id": created.json()["id"]}).json()["items"]
+        configs = [c["data"]["config"] for c in changes if c["data"].get("config")]
+        assert configs == [
+            {"api_key": "***", "region": "eu"},
+            {"api_key": "***", "region": "us"},
+        ]
+
+    # Not in clear anywhere the platform writes: event stores, NATS's streams, logs.
+    leaks = [
+        str(path.relative_to(platform.data_dir))
+        for path in platform.data_dir.rglob("*")
+        if path.is_file() and SECRET.encode() in path.read_bytes()
+    ]
+    assert leaks == []

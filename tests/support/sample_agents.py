@@ -105,3 +105,17 @@ class ExitsOnMessage(Agent):
 
     async def on_message(self, msg: Message) -> object:
         raise SystemExit(4)
+
+
+class SecretTeller(Agent):
+    """Answers with a digest of its `api_key` config value and its `region`: proof that it got
+    the secret, without the secret itself travelling in a reply."""
+
+    async def on_message(self, msg: Message) -> dict[str, str]:
+        import hashlib
+
+        key = str(self.config["api_key"])
+        return {
+            "api_key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+            "region": self.config["region"],
+        }

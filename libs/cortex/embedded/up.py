@@ -44,6 +44,7 @@ from cortex.kernel.bus.streams import (
     ensure_buckets,
     ensure_streams,
 )
+from cortex.kernel.secrets import ensure_key_file
 from cortex.kernel.settings import Settings, redact_url
 from cortex.kernel.tokens import generate_token, write_private
 
@@ -298,6 +299,10 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
         else ("console" if out.isatty() else "json")
     )
     env = child_env(settings, data_dir, nats_url, token, fmt)
+    # Only the lifecycle service (seals) and the agent hosts (open) read the secrets key.
+    secrets = {
+        "CORTEX_SECRETS_KEY": settings.secrets_key or str(ensure_key_file(data_dir / "secrets.key"))
+    }
     python = sys.executable
     http_url = settings.http_url
     verify = settings.tls_verify()
@@ -345,6 +350,7 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
                         env={
                             **env,
                             **role_env(keys, service),
+                            **(secrets if service == "lifecycle" else {}),
                         },
                     )
                 )
@@ -374,6 +380,7 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
                     env={
                         **env,
                         **role_env(keys, "host"),
+                        **secrets,
                         "CORTEX_HOST_NAME": name,
                     },
                 )

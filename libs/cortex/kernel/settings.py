@@ -95,6 +95,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Monitoring URLs (`,`-separated, `http://host:8222`) of every nats-server: the gateway
     serves their figures as Prometheus metrics on its admin port's `/metrics/nats`. Empty:
     not served. `cortex up` sets it for the servers it starts."""
+    secrets_key: str = ""
+    """Key file that seals and opens secret config values (fields a template's config schema
+    marks `writeOnly`), read by the lifecycle service and the agent hosts only. `cortex up`
+    makes `<data_dir>/secrets.key` (mode 0600). Empty: secret values are refused."""
     admin_token: str = ""
     tokens_file: str = ""
     """API tokens besides the admin token. Empty: `<data_dir>/tokens.json`."""
@@ -273,6 +277,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         "nats_tls_ca",
         "nats_creds",
         "nats_nkey",
+        "secrets_key",
     ):
         path = getattr(settings, name)
         if path and not Path(path).is_file():

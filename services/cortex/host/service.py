@@ -7,6 +7,8 @@ import os
 import re
 import socket
 
+import msgspec
+
 from cortex.contracts.hosts import (
     ReplicaFailure,
     StartReplicas,
@@ -15,9 +17,11 @@ from cortex.contracts.hosts import (
     StopResult,
 )
 from cortex.contracts.registry import ReplicaReport
+from cortex.kernel.errors import CortexError
 from cortex.kernel.ids import new_id
 from cortex.kernel.logging import get_logger
 from cortex.kernel.metrics import AgentLabel
+from cortex.kernel.secrets import Sealer
 from cortex.kernel.service import Context, ServiceRuntime
 from cortex.kernel.settings import Settings
 
@@ -53,6 +57,7 @@ class AgentHost:
         self._context: HostAgentContext | None = None
         self._handled: HandledIds | None = None
         self._agent_label = AgentLabel(runtime.settings.metrics_per_agent)
+        self._sealer = Sealer(runtime.settings.secrets_key)
         self._gauges: HostGauges | None = None
 
     @property
@@ -125,11 +130,17 @@ class AgentHost:
             settings = self.runtime.settings
             try:
                 cls = load_agent_class(spec.handler, settings.agent_path, settings.agent_modules)
-                replica = Replica(spec, cls, self._context, ReplicaMetrics(spec, self._agent_label))
-            except HandlerError as exc:
+                # Secret config values travel sealed; the agent gets them open.
+                opened = msgspec.structs.replace(spec, config=self._sealer.open_config(spec.config))
+                replica = Replica(
+                    opened, cls, self._context, ReplicaMetrics(spec, self._agent_label)
+                )
+            except (HandlerError, CortexError) as exc:
                 failed.append(
                     ReplicaFailure(
-                        instance_id=spec.instance_id, agent_id=spec.agent_id, error=str(exc)
+                        instance_id=spec.instance_id,
+                        agent_id=spec.agent_id,
+                        error=exc.message if isinstance(exc, CortexError) else str(exc),
                     )
                 )
                 continue

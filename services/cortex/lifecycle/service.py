@@ -36,6 +36,7 @@ from cortex.kernel.errors import Conflict, NotFound
 from cortex.kernel.ids import new_id, utcnow
 from cortex.kernel.leases import Singleton
 from cortex.kernel.logging import get_logger
+from cortex.kernel.secrets import Sealer, mask, secret_paths
 from cortex.kernel.service import Context, ServiceRuntime
 from cortex.kernel.settings import Settings
 
@@ -85,6 +86,7 @@ class Lifecycle:
         self.agent_repo = Repository[AgentState](
             runtime, codec, stream_type="agent", initial=AgentState, evolve=domain.evolve_agent
         )
+        self.sealer = Sealer(runtime.settings.secrets_key)
         self.reconciler: Reconciler | None = None
         self.acting: Singleton
         """The lease under which this replica's reconciler acts rather than only observes."""
@@ -104,7 +106,7 @@ class Lifecycle:
             status_reason=record.status_reason or note,
             replicas=record.replicas,
             ready_replicas=ready,
-            config=record.config,
+            config=mask(record.config),
             labels=record.labels,
             pool=record.pool,
             created_at=record.created_at,
@@ -119,7 +121,7 @@ class Lifecycle:
             status=state.status,
             status_reason=state.status_reason,
             replicas=state.replicas,
-            config=state.config,
+            config=mask(state.config),
             labels=state.labels,
             pool=state.pool,
         )
@@ -161,8 +163,10 @@ class Lifecycle:
             template = self.templates.get(cmd.template)
         except NotFound as exc:
             raise NotFound(exc.message, details={"field": "$.template"}) from None
-        config = {**template.default_config, **cmd.config}
+        secret = list(secret_paths(template.config_schema))
+        config = self.sealer.reveal({**template.default_config, **cmd.config}, None, secret)
         check_config(template.config_schema, config)
+        config = self.sealer.seal_config(config, None, secret)
         if cmd.pool is not None:
             self._pool_exists(cmd.pool, "$.pool")
         replicas = template.default_replicas if cmd.replicas is None else cmd.replicas
@@ -264,19 +268,24 @@ class Lifecycle:
 
     async def update_agent(self, cmd: UpdateAgent, ctx: Context) -> AgentView:
         record = self.agents.find(cmd.ref)
-        config = cmd.config
-        if config is not None:
-            template = self.templates.get(f"{record.template}@{record.template_version}")
-            check_config(template.config_schema, config)
+        template = self.templates.get(f"{record.template}@{record.template_version}")
+        secret = list(secret_paths(template.config_schema))
         if cmd.pool:
             self._pool_exists(cmd.pool, "$.pool")
+
+        def decide(state: AgentState) -> list[Any]:
+            domain.must_exist(state, cmd.ref)
+            config = None
+            if cmd.config is not None:
+                # `***` stands for the secret the stream holds now, not what this replica's
+                # read model last saw.
+                config = self.sealer.reveal(cmd.config, state.config, secret)
+                check_config(template.config_schema, config)
+                config = self.sealer.seal_config(config, state.config, secret)
+            return domain.update_agent(state, config, cmd.labels, cmd.pool)
+
         outcome = await self.agent_repo.execute(
-            domain.agent_stream(record.id),
-            lambda s: (
-                self._alive(s, cmd.ref) or domain.update_agent(s, config, cmd.labels, cmd.pool)
-            ),
-            ctx,
-            dry_run=cmd.dry_run,
+            domain.agent_stream(record.id), decide, ctx, dry_run=cmd.dry_run
         )
         if cmd.dry_run:
             return self.preview(record, outcome.state)

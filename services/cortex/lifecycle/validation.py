@@ -14,6 +14,7 @@ from cortex.kernel.schema_checks import (
     raise_problems,
     schema_problems,
 )
+from cortex.kernel.secrets import field_name, has_path, secret_paths
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 
@@ -45,6 +46,16 @@ def check_template(spec: TemplateSpec, agent_path: str = "", agent_modules: str 
     problems += broken_schema or instance_problems(
         spec.config_schema, spec.default_config, "$.default_config"
     )
+    if not broken_schema:
+        problems += [
+            Violation(
+                field=field_name(path, "$.default_config"),
+                message="a secret field (`writeOnly`) has no default: a template is stored "
+                "in clear, so give its value to each agent",
+            )
+            for path in secret_paths(spec.config_schema)
+            if has_path(spec.default_config, path)
+        ]
     raise_problems(problems)
 
 

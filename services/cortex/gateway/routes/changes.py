@@ -22,6 +22,7 @@ from cortex.contracts.events import EventEnvelope
 from cortex.gateway.sse import LastEventId, connected, follow, resume_after, start
 from cortex.gateway.state import Gateway, GatewayDep
 from cortex.kernel.logging import get_logger
+from cortex.kernel.secrets import mask
 
 log = get_logger()
 
@@ -96,7 +97,8 @@ def change_of(msg: Msg, prefix: str) -> Change | None:
         occurred_at=event.occurred_at,
         actor=event.actor,
         correlation_id=event.correlation_id,
-        data=msgspec.json.decode(event.data),
+        # Secret config values are stored sealed, and not shown even so.
+        data=mask(msgspec.json.decode(event.data)),
     )
 
 

@@ -11,6 +11,8 @@ export interface JsonSchema {
   default?: unknown;
   minimum?: number;
   maximum?: number;
+  /** A secret config field: sealed when stored, shown as `***`. */
+  writeOnly?: boolean;
 }
 
 export function asSchema(value: unknown): JsonSchema {
@@ -173,7 +175,9 @@ export function SchemaField(props: FieldProps) {
           {labelEl}
           <input
             {...common}
-            type="text"
+            // A secret field (`writeOnly`) is typed unseen and never shown back (the API sends `***`).
+            type={schema.writeOnly ? "password" : "text"}
+            autoComplete={schema.writeOnly ? "new-password" : undefined}
             value={typeof value === "string" ? value : ""}
             onChange={(e) => onChange(e.target.value === "" && !required ? undefined : e.target.value)}
           />

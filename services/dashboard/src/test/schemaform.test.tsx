@@ -23,6 +23,7 @@ const template = {
       mode: { enum: ["fast", "thorough"] },
       limits: { type: "object", properties: { pages: { type: "number" } } },
       extra: { type: "array" },
+      token: { type: "string", writeOnly: true },
     },
   },
 };
@@ -68,6 +69,9 @@ describe("create agent form", () => {
     expect(within(screen.getByLabelText("mode")).getByRole("option", { name: "thorough" })).toBeInTheDocument();
     expect(screen.getByRole("group", { name: "limits" })).toBeInTheDocument();
     expect(screen.getByLabelText("extra (JSON)").tagName).toBe("TEXTAREA");
+    // A secret field is typed unseen.
+    expect(screen.getByLabelText("token")).toHaveAttribute("type", "password");
+    expect(screen.getByLabelText("url *")).toHaveAttribute("type", "text");
 
     await user.type(screen.getByLabelText("Name"), "Bad_Name");
     await user.type(screen.getByLabelText("url *"), "http://x");
