@@ -250,6 +250,9 @@ def test_an_operator_runs_the_fleet_from_the_browser(
         page.get_by_label("Message payload").fill('{"text": "hi from the browser"}')
         page.get_by_role("button", name="Send", exact=True).click()
         expect(page.get_by_role("region", name="Reply")).to_contain_text("told")
+        # ... and find it among the agent's messages, handled.
+        messages = page.get_by_role("table", name="Messages of this agent")
+        expect(messages.get_by_role("row").filter(has_text="acked")).to_have_count(1)
 
         # Scale to two, and see both ready.
         page.get_by_label("Replicas", exact=True).fill("2")

@@ -11,6 +11,7 @@ import { StatusBadge } from "../components/Status";
 import { announcedVersions, readUntil } from "../lib/fresh";
 import { formatTime, useLoad } from "../lib/useLoad";
 import { ColumnHeads } from "../components/PageHead";
+import { AgentMessages } from "./AgentMessages";
 
 type Agent = Schemas["AgentView"];
 
@@ -243,7 +244,7 @@ function StatePanel({ agentRef, tick }: { agentRef: string; tick: number }) {
   );
 }
 
-function SendMessage({ agentRef }: { agentRef: string }) {
+function SendMessage({ agentRef, onSent }: { agentRef: string; onSent: () => void }) {
   const [payload, setPayload] = useState("{}");
   const [wait, setWait] = useState("10");
   const [result, setResult] = useState<Schemas["SendResult"] | null>(null);
@@ -276,6 +277,7 @@ function SendMessage({ agentRef }: { agentRef: string }) {
       setError(err);
     } finally {
       setBusy(false);
+      onSent();
     }
   }
 
@@ -402,6 +404,7 @@ export default function AgentDetail() {
   );
   const [tick, setTick] = useState(0);
   const [follow, setFollow] = useState(true);
+  const [sent, setSent] = useState(0);
   const a = agent.data;
   const can = useCan();
 
@@ -461,7 +464,8 @@ export default function AgentDetail() {
           {can("operator") && <Actions agent={a} onDone={agent.reload} />}
           <Instances agent={a} />
           <StatePanel agentRef={a.id} tick={tick} />
-          {can("operator") && <SendMessage agentRef={a.id} />}
+          {can("operator") && <SendMessage agentRef={a.id} onSent={() => setSent((n) => n + 1)} />}
+          <AgentMessages agentId={a.id} tick={sent} />
           <Subscriptions agentRef={a.id} tick={tick} canChange={can("operator")} />
           <section className="card" aria-labelledby="logs-h">
             <h2 id="logs-h">Logs</h2>

@@ -1,0 +1,74 @@
+import { render, screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { AgentMessages } from "../pages/AgentMessages";
+import { json, mockFetch } from "./fetchMock";
+
+afterEach(() => vi.unstubAllGlobals());
+
+const received = {
+  id: "m-in-1",
+  kind: "direct",
+  from: "my-script",
+  to: "a1",
+  content_type: "application/json",
+  size: 9,
+  status: "dead_lettered",
+  deliveries: 5,
+  last_error: "boom",
+  created_at: "2026-11-30T10:00:00Z",
+};
+const sent = {
+  id: "m-out-1",
+  kind: "topic",
+  from: "a1",
+  topic: "news",
+  content_type: "application/json",
+  size: 7,
+  status: "acked",
+  deliveries: 1,
+  created_at: "2026-11-30T10:01:00Z",
+};
+
+describe("agent messages", () => {
+  it("lists what the agent received and sent with their status, filtered on the server", async () => {
+    const seen = mockFetch((req) => {
+      const direction = req.url.searchParams.get("direction");
+      const items = direction === "in" ? [received] : direction === "out" ? [sent] : [sent, received];
+      return json({ items, next: null });
+    });
+    const user = userEvent.setup();
+    render(<AgentMessages agentId="a1" tick={0} />);
+    const table = await screen.findByRole("table", { name: "Messages of this agent" });
+    const rows = within(table).getAllByRole("row").slice(1);
+    expect(rows.map((r) => within(r).getAllByRole("cell")[0]?.textContent)).toEqual(["m-out-1", "m-in-1"]);
+    expect(rows[0]).toHaveTextContent("out");
+    expect(rows[0]).toHaveTextContent("topic news");
+    expect(rows[1]).toHaveTextContent("dead_lettered");
+    expect(rows[1]).toHaveTextContent("boom");
+
+    await user.selectOptions(screen.getByLabelText("Direction"), "in");
+    await waitFor(() => expect(within(screen.getByRole("table")).queryByText("m-out-1")).toBeNull());
+    expect(seen.at(-1)?.url.pathname).toBe("/api/v1/agents/a1/messages");
+    expect(seen.at(-1)?.url.searchParams.get("direction")).toBe("in");
+
+    const before = seen.length;
+    await user.click(screen.getByRole("button", { name: "Refresh messages" }));
+    await waitFor(() => expect(seen.length).toBe(before + 1));
+  });
+
+  it("reads a message on its way again until it has settled", async () => {
+    let reads = 0;
+    mockFetch(() => {
+      reads += 1;
+      return json({ items: [{ ...received, status: reads < 2 ? "delivered" : "acked", last_error: null }], next: null });
+    });
+    render(<AgentMessages agentId="a1" tick={0} />);
+    const table = await screen.findByRole("table", { name: "Messages of this agent" });
+    expect(table).toHaveTextContent("delivered");
+    await waitFor(() => expect(table).toHaveTextContent("acked"), { timeout: 5000 });
+    const settled = reads;
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(reads).toBe(settled); // settled: no more reads
+  });
+});
