@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from cortex.cli.sse import parse_events
 from tests.support.polling import until
 from tests.support.stack import ADMIN_TOKEN, CORTEX, FAST_HEALTH, Stack
 
@@ -145,6 +146,26 @@ def test_a_published_message_reaches_a_subscriber_and_shows_in_its_history(stack
     fails(stack, "publish", "bad topic!", "x")
 
 
+def dead_letter_events(stack: Stack, count: int, **params: Any) -> list[dict[str, Any]]:
+    """The first `count` events of `GET /api/v1/dlq/events` (`last_event_id` as the header)."""
+    headers = {}
+    if "last_event_id" in params:
+        headers["Last-Event-ID"] = str(params.pop("last_event_id"))
+    found: list[dict[str, Any]] = []
+    with (
+        stack.client() as api,
+        api.stream("GET", "/api/v1/dlq/events", params=params, headers=headers) as stream,
+    ):
+        assert stream.status_code == 200, stream.read()
+        for event in parse_events(stream.iter_lines()):
+            assert event.event == "dead_letter"
+            found.append(json.loads(event.data))
+            assert str(found[-1]["seq"]) == event.id
+            if len(found) == count:
+                return found
+    raise AssertionError(f"the stream ended after {found}")
+
+
 def test_dead_letters_are_listed_shown_purged_and_replayed(stack: Stack, tmp_path: Path) -> None:
     template = tmp_path / "flaky.yaml"
     template.write_text(
@@ -169,6 +190,13 @@ def test_dead_letters_are_listed_shown_purged_and_replayed(stack: Stack, tmp_pat
         return {d["id"] for d in page["items"]} == {first, second}, page
 
     until(both_dead, "both messages dead-lettered")
+    # The queue's own live stream told of both, and resumes after the first.
+    agent_id = data(stack, "agents", "get", "m-flaky")["id"]
+    arrived = dead_letter_events(stack, 2, agent="m-flaky", after=0)
+    assert [(e["agent_id"], e["reason"]) for e in arrived] == [(agent_id, arrived[0]["reason"])] * 2
+    assert arrived[0]["seq"] < arrived[1]["seq"]
+    resumed = dead_letter_events(stack, 1, agent="m-flaky", last_event_id=arrived[0]["seq"])
+    assert resumed == arrived[1:]
     table = ok(stack, "dlq", "list", "--agent", "m-flaky")
     assert row(table, first)[1:4] == ["m-flaky", "api:admin", "2"]
     assert "RuntimeError: upstream API rejected the request" in table

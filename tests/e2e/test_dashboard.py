@@ -292,6 +292,7 @@ def test_an_operator_runs_the_fleet_from_the_browser(
         page.get_by_role("link", name="Dead letters", exact=True).click()
         rows = page.get_by_role("row").filter(has_text="upstream API rejected the request")
         expect(rows).to_have_count(1)
+        expect(rows.get_by_role("link", name="dash-flaky")).to_be_visible()  # named, not an id
         view.check("dead-letters")
         rows.get_by_role("button", name="Replay").click()
         expect(rows).to_have_count(0)

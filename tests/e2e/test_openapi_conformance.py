@@ -23,7 +23,12 @@ from tests.support.stack import ADMIN_TOKEN, Stack
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 
-SSE_PATHS = ["/api/v1/events", "/api/v1/logs/stream", "/api/v1/executions/{execution_id}/events"]
+SSE_PATHS = [
+    "/api/v1/events",
+    "/api/v1/dlq/events",
+    "/api/v1/logs/stream",
+    "/api/v1/executions/{execution_id}/events",
+]
 """Server-sent event streams: read for half a second at most, or until the first event came."""
 
 EXCLUDED: list[tuple[str, str, str, str]] = [

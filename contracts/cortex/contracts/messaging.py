@@ -169,6 +169,19 @@ class ListDeadLetters(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     after: str | None = None
 
 
+class DeadLetterArrived(msgspec.Struct, frozen=True, kw_only=True):
+    """`GET /api/v1/dlq/events`: a message was put in the dead-letter queue."""
+
+    seq: int
+    """Its place in `CORTEX_DLQ`; a reconnecting client's `Last-Event-ID`."""
+    agent_id: str
+    """The agent it was for."""
+    reason: str
+    """Why it was given up (as `DeadLetter.reason`)."""
+    at: datetime
+    """When it was stored in the queue."""
+
+
 class DeadLetterPage(msgspec.Struct, frozen=True, kw_only=True):
     items: list[DeadLetter]
     total: int

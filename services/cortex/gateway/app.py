@@ -25,6 +25,7 @@ from cortex.gateway.routes import (
     audit,
     caller,
     changes,
+    dead_letter_events,
     hosts,
     logs,
     messaging,
@@ -62,6 +63,7 @@ ROUTES: list[Any] = [
     *hosts.ROUTES,
     *logs.ROUTES,
     *changes.ROUTES,
+    *dead_letter_events.ROUTES,
     *audit.ROUTES,
 ]
 

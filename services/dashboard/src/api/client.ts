@@ -67,6 +67,17 @@ export class ApiError extends Error {
     this.status = status;
     this.problem = problem;
   }
+  /** A problem the form finds itself, before asking the gateway: shown as the gateway's are. */
+  static local(field: string, message: string): ApiError {
+    return new ApiError(422, {
+      type: "about:blank",
+      title: "Unprocessable Content",
+      status: 422,
+      code: "invalid",
+      detail: `$.${field}: ${message}`,
+      errors: [{ field: `$.${field}`, message }],
+    });
+  }
   /** Field violations keyed by normalised path (`$.config.x` and `body.config.x` → `config.x`). */
   fieldErrors(): Record<string, string> {
     const out: Record<string, string> = {};

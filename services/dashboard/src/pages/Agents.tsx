@@ -1,7 +1,7 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
-import { api, idempotencyKey, unwrap, type AgentStatus, type Schemas } from "../api/client";
+import { ApiError, api, idempotencyKey, unwrap, type AgentStatus, type Schemas } from "../api/client";
 import { useCan } from "../auth";
 import { useChanges } from "../changes";
 import { ErrorBox } from "../components/ErrorBox";
@@ -272,6 +272,17 @@ function FilterForm({ filters, onApply }: { filters: Filters; onApply: (f: Filte
   );
 }
 
+/** `team=search, tier=gold` as labels, or what is wrong with it. */
+export function parseLabels(text: string): Record<string, string> | string {
+  const labels: Record<string, string> = {};
+  for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const at = part.indexOf("=");
+    if (at <= 0) return `"${part}" is not key=value`;
+    labels[part.slice(0, at).trim()] = part.slice(at + 1).trim();
+  }
+  return labels;
+}
+
 export function CreateAgentForm({ onCreated, onCancel }: { onCreated: (a: Agent) => void; onCancel: () => void }) {
   const templates = useLoad(() => unwrap(api.GET("/api/v1/templates")), []);
   const [template, setTemplate] = useState("");
@@ -279,8 +290,11 @@ export function CreateAgentForm({ onCreated, onCancel }: { onCreated: (a: Agent)
   const [replicas, setReplicas] = useState("");
   const [deploy, setDeploy] = useState(true);
   const [config, setConfig] = useState<unknown>({});
+  const [labels, setLabels] = useState("");
+  const [pool, setPool] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const pools = useLoad(() => unwrap(api.GET("/api/v1/pools")), []);
 
   const detail = useLoad(
     () =>
@@ -305,18 +319,28 @@ export function CreateAgentForm({ onCreated, onCancel }: { onCreated: (a: Agent)
 
   const { errors: fieldErrors, at: err, invalid } = fieldErrorsOf(error, fieldId);
   const shown = schemaPaths(formSchema, "config");
-  for (const p of ["name", "template", "replicas"]) shown.add(p);
+  for (const p of ["name", "template", "replicas", "labels", "pool"]) shown.add(p);
+  // A refused label (`$.labels.<key>`) is said at the labels field.
+  const labelErrors = Object.entries(fieldErrors).filter(([k]) => k === "labels" || k.startsWith("labels."));
+  for (const [k] of labelErrors) shown.add(k);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
-    setBusy(true);
     setError(null);
+    const parsed = parseLabels(labels);
+    if (typeof parsed === "string") {
+      setError(ApiError.local("labels", parsed));
+      return;
+    }
+    setBusy(true);
     try {
       const agent = await unwrap(
         api.POST("/api/v1/agents", {
           body: {
             name,
             template,
+            labels: parsed,
+            pool: pool || null,
             replicas: replicas === "" ? null : Number(replicas),
             config: (config ?? {}) as Record<string, unknown>,
             deploy,
@@ -369,6 +393,38 @@ export function CreateAgentForm({ onCreated, onCancel }: { onCreated: (a: Agent)
             {...invalid("replicas")}
           />
           {err("replicas")}
+        </div>
+        <div className="field">
+          <label htmlFor={fieldId("labels")}>Labels</label>
+          <input
+            id={fieldId("labels")}
+            value={labels}
+            onChange={(e) => setLabels(e.target.value)}
+            autoComplete="off"
+            placeholder="team=search, tier=gold"
+            aria-invalid={labelErrors.length > 0}
+            aria-describedby={`create-labels-hint${labelErrors.length ? ` ${fieldId("labels")}-error` : ""}`}
+          />
+          <p className="hint" id="create-labels-hint">
+            key=value pairs, separated by commas.
+          </p>
+          {labelErrors.length > 0 && (
+            <p className="field-error" id={`${fieldId("labels")}-error`}>
+              {labelErrors.map(([k, m]) => (k === "labels" ? m : `${k.slice("labels.".length)}: ${m}`)).join("; ")}
+            </p>
+          )}
+        </div>
+        <div className="field">
+          <label htmlFor={fieldId("pool")}>Pool</label>
+          <select id={fieldId("pool")} value={pool} onChange={(e) => setPool(e.target.value)} {...invalid("pool")}>
+            <option value="">No pool</option>
+            {pools.data?.map((p) => (
+              <option key={p.name} value={p.name}>
+                {p.name}
+              </option>
+            ))}
+          </select>
+          {err("pool")}
         </div>
         <div className="field field-check">
           <input id="create-deploy" type="checkbox" checked={deploy} onChange={(e) => setDeploy(e.target.checked)} />

@@ -4,6 +4,7 @@ import { api, idempotencyKey, unwrap, type Schemas } from "../api/client";
 import { useCan } from "../auth";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { describeError, ErrorBox } from "../components/ErrorBox";
+import { useAgentNames, useDeadLetterArrivals } from "../lib/deadLetters";
 import { formatTime, preview } from "../lib/useLoad";
 import { PageHead } from "../components/PageHead";
 
@@ -48,6 +49,13 @@ export default function DeadLetters() {
     setSelected(new Set());
     load();
   }, [load]);
+  // The list is oldest first: a new dead letter joins its end, so read it again when all of it
+  // is shown; otherwise only the count grows (it is on a page not loaded yet).
+  const live = useDeadLetterArrivals(applied, () => {
+    if (next === null) load();
+    else setTotal((t) => (t === null ? t : t + 1));
+  });
+  const names = useAgentNames(items.map((d) => d.agent_id));
 
   async function act(ids: string[], kind: "replay" | "purge") {
     const result: Outcome = { done: [], failed: [] };
@@ -104,7 +112,10 @@ export default function DeadLetters() {
           ))}
         </div>
       )}
-      <p role="status">{total === null ? "Loading…" : `${total} dead letters; ${selected.size} selected`}</p>
+      <p role="status">
+        {total === null ? "Loading…" : `${total} dead letters; ${selected.size} selected`}
+        {live === "open" ? " (live)" : live === "reconnecting" ? " (reconnecting…)" : ""}
+      </p>
       <div className="actions">
         {canReplay && (
           <button type="button" disabled={selected.size === 0} onClick={() => void act([...selected], "replay")}>
@@ -158,7 +169,9 @@ export default function DeadLetters() {
                     <small>{d.reason}</small>
                   </td>
                   <td>
-                    <Link to={`/agents/${encodeURIComponent(d.agent_id)}`}>{d.agent_id}</Link>
+                    <Link to={`/agents/${encodeURIComponent(d.agent_id)}`} title={d.agent_id}>
+                      {names.get(d.agent_id) ?? d.agent_id}
+                    </Link>
                   </td>
                   <td>
                     <code className="preview">{d.payload === undefined ? `(${d.size} bytes, not inline)` : preview(d.payload)}</code>

@@ -34,6 +34,7 @@ describe("create agent form", () => {
       if (req.url.pathname === "/api/v1/templates")
         return json([{ name: "crawler", latest: "2", versions: ["1", "2"], description: "crawls", runtime: "host" }]);
       if (req.url.pathname === "/api/v1/templates/crawler") return json({ name: "crawler", versions: [template] });
+      if (req.url.pathname === "/api/v1/pools") return json([{ name: "gold", description: "", agents: 0, created_at: "2026-11-30T00:00:00Z" }]);
       if (req.url.pathname === "/api/v1/agents" && req.method === "POST")
         return json(
           {
@@ -45,7 +46,8 @@ describe("create agent form", () => {
             errors: [
               { field: "$.config.depth", message: "must be at most 10" },
               { field: "$.name", message: "must be a DNS label" },
-              { field: "$.labels", message: "something else" },
+              { field: "$.labels.Bad Key", message: "letters, digits, '.', '_' and '-' only" },
+              { field: "$.dry_run", message: "something else" },
             ],
           },
           422,
@@ -73,6 +75,15 @@ describe("create agent form", () => {
     expect(screen.getByLabelText("token")).toHaveAttribute("type", "password");
     expect(screen.getByLabelText("url *")).toHaveAttribute("type", "text");
 
+    // A label that is not key=value is refused here, at its field, and nothing is sent.
+    await user.type(screen.getByLabelText("Labels"), "team=qa, oops");
+    await user.click(screen.getByRole("button", { name: "Create" }));
+    expect(await screen.findByText('"oops" is not key=value')).toBeInTheDocument();
+    expect(seen.some((r) => r.method === "POST")).toBe(false);
+    await user.clear(screen.getByLabelText("Labels"));
+    await user.type(screen.getByLabelText("Labels"), "team=qa, Bad Key=x");
+    await user.selectOptions(await screen.findByLabelText("Pool"), "gold");
+
     await user.type(screen.getByLabelText("Name"), "Bad_Name");
     await user.type(screen.getByLabelText("url *"), "http://x");
     await user.clear(depth);
@@ -84,7 +95,10 @@ describe("create agent form", () => {
     expect(screen.getByLabelText("depth")).toHaveAttribute("aria-invalid", "true");
     expect(screen.getByLabelText("Name")).toHaveAccessibleDescription(expect.stringContaining("must be a DNS label"));
     // An error no field shows is listed with its location.
-    expect(screen.getByRole("alert")).toHaveTextContent("labels: something else");
+    expect(screen.getByRole("alert")).toHaveTextContent("dry_run: something else");
+    // A refused label is said at the labels field, naming its key.
+    expect(screen.getByLabelText("Labels")).toHaveAccessibleDescription(expect.stringContaining("Bad Key: letters, digits"));
+    expect(screen.getByLabelText("Labels")).toHaveAttribute("aria-invalid", "true");
 
     const post = seen.find((r) => r.method === "POST");
     expect(JSON.parse(post?.body ?? "{}")).toMatchObject({
@@ -92,6 +106,8 @@ describe("create agent form", () => {
       template: "crawler",
       replicas: 2,
       config: { depth: 42, url: "http://x" },
+      labels: { team: "qa", "Bad Key": "x" },
+      pool: "gold",
     });
     expect(post?.headers.get("Idempotency-Key")).toBeTruthy();
   });
