@@ -119,3 +119,11 @@ class SecretTeller(Agent):
             "api_key_sha256": hashlib.sha256(key.encode()).hexdigest(),
             "region": self.config["region"],
         }
+
+
+class EndsItsHost(Agent):
+    """For containment tests: its start ends the whole process at once, as a crash in native
+    code would, with no exception for the host to catch."""
+
+    async def on_start(self) -> None:
+        os._exit(9)

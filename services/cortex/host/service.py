@@ -11,6 +11,7 @@ import msgspec
 
 from cortex.contracts.hosts import (
     ReplicaFailure,
+    ReplicaSpec,
     StartReplicas,
     StartResult,
     StopReplicas,
@@ -32,6 +33,7 @@ from .heartbeat import HeartbeatSender
 from .loader import HandlerError, extend_path, load_agent_class
 from .metrics import HostGauges, ReplicaMetrics
 from .replica import Replica, ReplicaStartError
+from .start_journal import StartJournal
 
 log = get_logger()
 
@@ -58,6 +60,10 @@ class AgentHost:
         self._handled: HandledIds | None = None
         self._agent_label = AgentLabel(runtime.settings.metrics_per_agent)
         self._sealer = Sealer(runtime.settings.secrets_key)
+        self.journal = StartJournal(
+            runtime.settings.data_path / "hosts" / host_id / "starting.json"
+        )
+        self._starting = asyncio.Lock()
         self._gauges: HostGauges | None = None
 
     @property
@@ -111,14 +117,13 @@ class AgentHost:
     async def start_replicas(self, req: StartReplicas, ctx: Context) -> StartResult:
         started: list[str] = []
         failed: list[ReplicaFailure] = []
-        pending: list[Replica] = []
         capacity = self.runtime.settings.host_capacity
-        assert self._context is not None
+        wanted: list[ReplicaSpec] = []
         for spec in req.replicas:
             if spec.instance_id in self.replicas:
                 started.append(spec.instance_id)
                 continue
-            if capacity and len(self.replicas) >= capacity:
+            if capacity and len(self.replicas) + len(wanted) >= capacity:
                 failed.append(
                     ReplicaFailure(
                         instance_id=spec.instance_id,
@@ -127,7 +132,37 @@ class AgentHost:
                     )
                 )
                 continue
-            settings = self.runtime.settings
+            if self.journal.killed_by(spec):
+                failed.append(
+                    ReplicaFailure(
+                        instance_id=spec.instance_id,
+                        agent_id=spec.agent_id,
+                        error=f"starting this agent ended agent host {self.host_id} twice "
+                        "(the process exited while the agent was imported, made or started); "
+                        "not tried here again until its template version or config changes",
+                    )
+                )
+                continue
+            wanted.append(spec)
+        async with self._starting:
+            # After a death while starting, each replica then started is tried alone first,
+            # so that a second death names the one to blame.
+            for spec in [s for s in wanted if self.journal.suspect(s)]:
+                with self.journal.starting([spec], solo=True):
+                    await self._start([spec], started, failed)
+            others = [s for s in wanted if not self.journal.suspect(s)]
+            with self.journal.starting(others):
+                await self._start(others, started, failed)
+        self.heartbeat.wake()
+        return StartResult(started=started, failed=failed)
+
+    async def _start(
+        self, specs: list[ReplicaSpec], started: list[str], failed: list[ReplicaFailure]
+    ) -> None:
+        assert self._context is not None
+        settings = self.runtime.settings
+        pending: list[Replica] = []
+        for spec in specs:
             try:
                 cls = load_agent_class(spec.handler, settings.agent_path, settings.agent_modules)
                 # Secret config values travel sealed; the agent gets them open.
@@ -164,8 +199,6 @@ class AgentHost:
 
         for i in range(0, len(pending), START_BATCH):
             await asyncio.gather(*(start_one(r) for r in pending[i : i + START_BATCH]))
-        self.heartbeat.wake()
-        return StartResult(started=started, failed=failed)
 
     async def stop_replicas(self, req: StopReplicas, ctx: Context) -> StopResult:
         stopping, unknown = [], []
