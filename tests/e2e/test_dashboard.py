@@ -254,6 +254,15 @@ def test_an_operator_runs_the_fleet_from_the_browser(
         messages = page.get_by_role("table", name="Messages of this agent")
         expect(messages.get_by_role("row").filter(has_text="acked")).to_have_count(1)
 
+        # The gateway dies and comes back (cortex up restarts it): the page's stream reconnects
+        # and resumes after the last change it saw, so a change made meanwhile still shows.
+        platform.kill("gateway")
+        with platform.client() as api:
+            eventually(lambda: api.get("/api/v1/agents/dash-agent").status_code == 200, what="back")
+            relabel = api.put("/api/v1/agents/dash-agent", json={"labels": {"stage": "restarted"}})
+            assert relabel.status_code == 200, relabel.text
+        expect(summary).to_contain_text("stage=restarted", timeout=30_000)
+
         # Scale to two, and see both ready.
         page.get_by_label("Replicas", exact=True).fill("2")
         page.get_by_role("button", name="Scale", exact=True).click()
