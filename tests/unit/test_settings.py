@@ -81,3 +81,17 @@ def test_tls_settings_come_as_a_pair_of_existing_files(tmp_path: Path) -> None:
     served = load_settings({"CORTEX_TLS_CERT": str(cert), "CORTEX_TLS_KEY": str(key)})
     assert served.http_url == "https://127.0.0.1:8080"
     assert load_settings({}).http_url == "http://127.0.0.1:8080"
+
+
+def test_the_events_stream_keeps_what_the_events_days_setting_says() -> None:
+    day = 86_400.0
+
+    def events_age(environ: dict[str, str]) -> float:
+        subjects = load_settings(environ).subjects()
+        (events,) = [s for s in subjects.streams() if s.name == subjects.events_stream]
+        return events.max_age_seconds
+
+    assert events_age({}) == 7 * day
+    assert events_age({"CORTEX_EVENTS_DAYS": "90"}) == 90 * day
+    with pytest.raises(SettingsError, match="CORTEX_EVENTS_DAYS"):
+        load_settings({"CORTEX_EVENTS_DAYS": "0"})

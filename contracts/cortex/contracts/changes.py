@@ -1,9 +1,10 @@
 """Platform changes: every domain event, as `GET /api/v1/events` streams it to a client.
 
 The relay of each service publishes its events on `cortex.evt.<service>.<kind>.<what>` into
-the stream `CORTEX_EVENTS` (seven days). A client that follows them learns that something
-changed (an agent created or scaled, an execution's step done) without polling every list, and
-one that reconnects with the last `seq` it saw misses nothing in between.
+the stream `CORTEX_EVENTS` (kept `CORTEX_EVENTS_DAYS`, seven by default). A client that follows
+them learns that something changed (an agent created or scaled, an execution's step done)
+without polling every list, and one that reconnects with the last `seq` it saw misses nothing
+in between.
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ class Subjects:
         logs_max_bytes: int = 1 << 30,
         *,
         stream_replicas: int = 1,
+        events_max_age: float = 7 * 86_400.0,
     ) -> None:
         if not _ROOT.match(root):
             raise ValueError(
@@ -63,6 +64,8 @@ class Subjects:
         self.logs_max_bytes = logs_max_bytes
         self.stream_replicas = stream_replicas
         """Replicas of every stream, key-value bucket and object store of the platform."""
+        self.events_max_age = events_max_age
+        """Seconds `CORTEX_EVENTS` keeps each domain event (the event stores keep them all)."""
         self._stream_prefix = root.upper().replace("-", "_")
 
     # --- commands and queries (nats.micro endpoints) -------------------------------------
@@ -206,7 +209,7 @@ class Subjects:
                 name=self.events_stream,
                 subjects=[f"{self.root}.evt.>"],
                 description="Domain events of every service, relayed from the event stores.",
-                max_age_seconds=7 * day,
+                max_age_seconds=self.events_max_age,
                 replicas=self.stream_replicas,
             ),
             StreamSpec(

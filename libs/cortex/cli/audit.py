@@ -31,7 +31,7 @@ def audit(
     limit: int,
     as_json: bool,
 ) -> None:
-    """Who changed what and when, oldest first (kept seven days)."""
+    """Who changed what and when, oldest first (kept CORTEX_EVENTS_DAYS, seven by default)."""
     api = gateway()
     items: list[dict[str, Any]] = []
     after: int | None = None

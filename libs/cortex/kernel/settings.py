@@ -56,6 +56,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     nats_tls_ca: str = ""
     """PEM CA certificates every platform process trusts for NATS's certificate besides the
     system's. Set (or `nats_tls_cert` set): every connection to NATS uses TLS."""
+    events_days: Annotated[float, msgspec.Meta(gt=0, le=3650)] = 7.0
+    """Days the stream `CORTEX_EVENTS` keeps each domain event: how far back `GET /api/v1/events`
+    resumes and `GET /api/v1/audit` reaches. The event stores keep every event regardless."""
     nats_replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
     """Replicas of every stream, key-value bucket and object store (3 on a three-node cluster).
     `cortex up` with `nats_cluster` 3 sets it to 3."""
@@ -197,6 +200,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             self.inbox_partitions,
             self.effective_logs_max_bytes,
             stream_replicas=self.nats_replicas,
+            events_max_age=self.events_days * 86_400.0,
         )
 
     @property

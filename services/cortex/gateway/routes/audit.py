@@ -37,8 +37,8 @@ IDLE = 2.0
     summary="Who changed what and when: stored changes by actor, kind, id and time",
     description="Changes oldest first, each with its `actor` (`api:<token name>` for a change "
     "made through the gateway, `workflow:<execution id>` for one a workflow step made). Kept "
-    "as long as `GET /api/v1/events` keeps them (seven days). A request reads at most 20,000 "
-    "changes; `next_after` then says where to go on.",
+    "as long as `GET /api/v1/events` keeps them (`CORTEX_EVENTS_DAYS`, seven by default). A "
+    "request reads at most 20,000 changes; `next_after` then says where to go on.",
 )
 async def audit(
     gw: GatewayDep,

@@ -48,7 +48,8 @@ ThingId = Annotated[
     "...), its `id` is its `seq` and its data a `Change`. `kind` (repeatable) and `id` narrow "
     "it. `after` (or a reconnecting client's `Last-Event-ID`) starts after that change, so a "
     "client that lost its connection, or whose gateway restarted, misses nothing in between "
-    "(changes are kept seven days); without it the stream starts with the next change.",
+    "(changes are kept `CORTEX_EVENTS_DAYS`, seven days by default); without it the stream "
+    "starts with the next change.",
     responses={
         200: ResponseSpec(
             Change,
