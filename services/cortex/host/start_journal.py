@@ -92,6 +92,9 @@ class StartJournal:
     def starting(self, specs: Sequence[ReplicaSpec], *, solo: bool = False) -> Iterator[None]:
         """Noted while the replicas' code runs; `solo`: one suspect, started alone."""
         keys = [start_key(s) for s in specs]
+        if not keys:
+            yield
+            return
         self._starting.update(keys)
         self._solo = solo
         self._write()
