@@ -96,3 +96,21 @@ def test_patterns_re2_cannot_run_are_refused_where_they_are() -> None:
     assert [p.message for p in schema_problems(both, "$.params")] == [
         "patternProperties cannot be combined with unevaluatedProperties"
     ]
+
+
+def test_a_secret_fields_value_is_not_repeated_in_its_problem() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "token": {"type": "string", "writeOnly": True, "minLength": 12},
+            "name": {"type": "string", "minLength": 3},
+        },
+    }
+    with pytest.raises(Invalid) as refused:
+        check_instance(schema, {"token": "sk-short", "name": "ab"}, "$.config")
+    by_field = {v.field: v.message for v in refused.value.violations}
+    assert "sk-short" not in str(refused.value.message)
+    assert by_field["$.config.token"] == (
+        "does not satisfy `minLength` (12); the value is secret, so it is not repeated"
+    )
+    assert by_field["$.config.name"] == "'ab' is too short"  # others keep jsonschema's words

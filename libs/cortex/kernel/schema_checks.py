@@ -161,9 +161,21 @@ def instance_problems(schema: dict[str, Any], instance: Any, root: str) -> list[
     """Where `instance` (found at `root`) breaks a valid `schema`, sorted by path."""
     validator = _linear(jsonschema.validators.validator_for(schema))(schema)
     found = [
-        Violation(field=_field(e, root), message=e.message) for e in validator.iter_errors(instance)
+        Violation(field=_field(e, root), message=_message(e))
+        for e in validator.iter_errors(instance)
     ]
     return sorted(found, key=lambda v: v.field)
+
+
+def _message(error: ValidationError) -> str:
+    """jsonschema's message repeats the value (`'sk-1' is too short`): not for a secret field
+    (`writeOnly`), whose value must not come back in a response or a log line."""
+    if isinstance(error.schema, dict) and error.schema.get("writeOnly") is True:
+        return (
+            f"does not satisfy `{error.validator}` ({error.validator_value!r}); the value is "
+            "secret, so it is not repeated"
+        )
+    return error.message
 
 
 def check_instance(schema: dict[str, Any], instance: Any, root: str) -> None:
