@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cortex.cli.sse import parse_events
 from tests.support.polling import eventually
 from tests.support.stack import FAST_HEALTH, Stack
 
@@ -100,6 +102,21 @@ def test_a_confirmed_send_reports_acked_and_the_status_says_so(platform: Stack) 
         assert record["kind"] == "direct"
         history = api.get("/api/v1/agents/confirm-echo/messages").json()["items"]
         assert sent.json()["id"] in [m["id"] for m in history]
+
+        # The hosts' reports of it, from the agent's live stream of message statuses (read
+        # from its start, so it is there whenever this test reads it).
+        reports = []
+        with api.stream(
+            "GET", "/api/v1/agents/confirm-echo/messages/events", params={"after": 0}
+        ) as stream:
+            assert stream.status_code == 200, stream.read()
+            for event in parse_events(stream.iter_lines()):
+                assert event.event == "message_status"
+                report = json.loads(event.data)
+                reports.append((report["msg_id"], report["status"], report["delivery"]))
+                if report["status"] == "acked":
+                    break
+        assert reports[-1] == (sent.json()["id"], "acked", 1)
 
 
 def test_a_failing_message_is_dead_lettered_and_replayed_after_the_fix(platform: Stack) -> None:

@@ -26,6 +26,7 @@ SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 SSE_PATHS = [
     "/api/v1/events",
     "/api/v1/dlq/events",
+    "/api/v1/agents/{ref}/messages/events",
     "/api/v1/logs/stream",
     "/api/v1/executions/{execution_id}/events",
 ]

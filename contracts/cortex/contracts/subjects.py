@@ -122,6 +122,10 @@ class Subjects:
         message id from outside may hold characters a subject cannot: they become `-`."""
         return f"{self.root}.msgstatus.{_token(agent_id, 'agent id')}.{safe_token(msg_id)}"
 
+    def msg_statuses_to(self, agent_id: str) -> str:
+        """What becomes of every message to one agent."""
+        return f"{self.root}.msgstatus.{_token(agent_id, 'agent id')}.*"
+
     def msg_status_of(self, msg_id: str) -> str:
         return f"{self.root}.msgstatus.*.{safe_token(msg_id)}"
 

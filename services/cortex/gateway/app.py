@@ -25,9 +25,9 @@ from cortex.gateway.routes import (
     audit,
     caller,
     changes,
-    dead_letter_events,
     hosts,
     logs,
+    message_events,
     messaging,
     metrics_history,
     platform,
@@ -63,7 +63,7 @@ ROUTES: list[Any] = [
     *hosts.ROUTES,
     *logs.ROUTES,
     *changes.ROUTES,
-    *dead_letter_events.ROUTES,
+    *message_events.ROUTES,
     *audit.ROUTES,
 ]
 

@@ -3,14 +3,16 @@ import { api, unwrap } from "../api/client";
 import { ErrorBox } from "../components/ErrorBox";
 import { ColumnHeads } from "../components/PageHead";
 import { StatusBadge } from "../components/Status";
+import { useStreamEvents } from "../lib/liveEvents";
 import { formatTime, useLoad } from "../lib/useLoad";
 
 type Direction = "in" | "out" | "both";
 
 const UNSETTLED_REREAD_MS = 2000;
 
-/** The agent's recent messages, newest first: what it received, what it sent, or both. Message
- * status is not a platform change: the list is read again when asked, after a send, and while
+/** The agent's recent messages, newest first: what it received, what it sent, or both. Read
+ * again when the hosts report on a message to the agent (its stream of message statuses),
+ * after a send, when asked, and, for what it sent (reported on the receivers' streams), while
  * a message it shows is still on its way. */
 export function AgentMessages({ agentId, tick }: { agentId: string; tick: number }) {
   const [direction, setDirection] = useState<Direction>("both");
@@ -23,6 +25,9 @@ export function AgentMessages({ agentId, tick }: { agentId: string; tick: number
         }),
       ),
     [agentId, direction, tick, again],
+  );
+  useStreamEvents(`/api/v1/agents/${encodeURIComponent(agentId)}/messages/events`, "message_status", () =>
+    setAgain((n) => n + 1),
   );
   const items = page.data?.items ?? [];
   // A message on its way (accepted, delivered) settles within moments; look again until it has.

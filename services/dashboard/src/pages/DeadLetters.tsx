@@ -4,7 +4,7 @@ import { api, idempotencyKey, unwrap, type Schemas } from "../api/client";
 import { useCan } from "../auth";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { describeError, ErrorBox } from "../components/ErrorBox";
-import { useAgentNames, useDeadLetterArrivals } from "../lib/deadLetters";
+import { useAgentNames, useStreamEvents } from "../lib/liveEvents";
 import { formatTime, preview } from "../lib/useLoad";
 import { PageHead } from "../components/PageHead";
 
@@ -51,7 +51,8 @@ export default function DeadLetters() {
   }, [load]);
   // The list is oldest first: a new dead letter joins its end, so read it again when all of it
   // is shown; otherwise only the count grows (it is on a page not loaded yet).
-  const live = useDeadLetterArrivals(applied, () => {
+  const query = applied ? `?agent=${encodeURIComponent(applied)}` : "";
+  const live = useStreamEvents(`/api/v1/dlq/events${query}`, "dead_letter", () => {
     if (next === null) load();
     else setTotal((t) => (t === null ? t : t + 1));
   });

@@ -2,7 +2,7 @@ import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { AgentMessages } from "../pages/AgentMessages";
-import { json, mockFetch } from "./fetchMock";
+import { json, mockFetch, openStream } from "./fetchMock";
 
 afterEach(() => vi.unstubAllGlobals());
 
@@ -33,6 +33,7 @@ const sent = {
 describe("agent messages", () => {
   it("lists what the agent received and sent with their status, filtered on the server", async () => {
     const seen = mockFetch((req) => {
+      if (req.url.pathname.endsWith("/messages/events")) return openStream();
       const direction = req.url.searchParams.get("direction");
       const items = direction === "in" ? [received] : direction === "out" ? [sent] : [sent, received];
       return json({ items, next: null });
@@ -49,17 +50,18 @@ describe("agent messages", () => {
 
     await user.selectOptions(screen.getByLabelText("Direction"), "in");
     await waitFor(() => expect(within(screen.getByRole("table")).queryByText("m-out-1")).toBeNull());
-    expect(seen.at(-1)?.url.pathname).toBe("/api/v1/agents/a1/messages");
-    expect(seen.at(-1)?.url.searchParams.get("direction")).toBe("in");
+    const lists = () => seen.filter((r) => r.url.pathname === "/api/v1/agents/a1/messages");
+    expect(lists().at(-1)?.url.searchParams.get("direction")).toBe("in");
 
-    const before = seen.length;
+    const before = lists().length;
     await user.click(screen.getByRole("button", { name: "Refresh messages" }));
-    await waitFor(() => expect(seen.length).toBe(before + 1));
+    await waitFor(() => expect(lists().length).toBe(before + 1));
   });
 
   it("reads a message on its way again until it has settled", async () => {
     let reads = 0;
-    mockFetch(() => {
+    mockFetch((req) => {
+      if (req.url.pathname.endsWith("/messages/events")) return openStream();
       reads += 1;
       return json({ items: [{ ...received, status: reads < 2 ? "delivered" : "acked", last_error: null }], next: null });
     });
@@ -70,5 +72,20 @@ describe("agent messages", () => {
     const settled = reads;
     await new Promise((resolve) => setTimeout(resolve, 2500));
     expect(reads).toBe(settled); // settled: no more reads
+  });
+
+  it("reads the list again when a host reports on a message to the agent", async () => {
+    let reads = 0;
+    const report = { msg_id: "m-new", agent_id: "a1", status: "acked", delivery: 1, host_id: "h", at: "2026-11-30T10:02:00Z" };
+    mockFetch((req) => {
+      if (req.url.pathname === "/api/v1/agents/a1/messages/events")
+        return openStream(`: following\n\nevent: message_status\nid: 3\ndata: ${JSON.stringify(report)}\n\n`);
+      reads += 1;
+      const items = reads > 1 ? [{ ...received, id: "m-new", status: "acked", last_error: null }, received] : [received];
+      return json({ items, next: null });
+    });
+    render(<AgentMessages agentId="a1" tick={0} />);
+    const table = await screen.findByRole("table", { name: "Messages of this agent" });
+    expect(await within(table).findByText("m-new")).toBeInTheDocument();
   });
 });

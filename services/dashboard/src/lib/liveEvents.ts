@@ -4,24 +4,23 @@ import { followSSE, type StreamState } from "./sse";
 
 const SETTLE_MS = 300;
 
-/** Calls `onArrive` (at most once per `SETTLE_MS`) while dead letters arrive in the queue, for
- * one agent or all, from the gateway's live stream of the queue. */
-export function useDeadLetterArrivals(agent: string, onArrive: () => void): StreamState {
+/** Calls `onEvent` (at most once per `SETTLE_MS`) while events named `event` arrive on the
+ * gateway's server-sent event stream at `url` (reconnecting, and resuming, as it must). */
+export function useStreamEvents(url: string, event: string, onEvent: () => void): StreamState {
   const [state, setState] = useState<StreamState>("connecting");
-  const callback = useRef(onArrive);
-  callback.current = onArrive;
+  const callback = useRef(onEvent);
+  callback.current = onEvent;
   useEffect(() => {
     const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const query = agent ? `?agent=${encodeURIComponent(agent)}` : "";
     void followSSE({
-      url: `/api/v1/dlq/events${query}`,
+      url,
       headers: () => authHeaders(),
       signal: controller.signal,
       onUnauthorized: notifyUnauthorized,
       onState: setState,
       onMessage: (m) => {
-        if (m.event !== "dead_letter" || timer !== undefined) return;
+        if (m.event !== event || timer !== undefined) return;
         timer = setTimeout(() => {
           timer = undefined;
           callback.current();
@@ -32,7 +31,7 @@ export function useDeadLetterArrivals(agent: string, onArrive: () => void): Stre
       controller.abort();
       if (timer !== undefined) clearTimeout(timer);
     };
-  }, [agent]);
+  }, [url, event]);
   return state;
 }
 
