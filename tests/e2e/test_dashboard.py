@@ -252,7 +252,9 @@ def test_an_operator_runs_the_fleet_from_the_browser(
         expect(page.get_by_role("region", name="Reply")).to_contain_text("told")
         # ... and find it among the agent's messages, handled.
         messages = page.get_by_role("table", name="Messages of this agent")
-        expect(messages.get_by_role("row").filter(has_text="acked")).to_have_count(1)
+        handled = messages.get_by_role("row").filter(has_text="acked")
+        expect(handled).to_have_count(1)
+        expect(handled).to_contain_text("dash-agent")  # to the agent, by name
 
         # The gateway dies and comes back (cortex up restarts it): the page's stream reconnects
         # and resumes after the last change it saw, so a change made meanwhile still shows.
@@ -302,6 +304,8 @@ def test_an_operator_runs_the_fleet_from_the_browser(
         rows = page.get_by_role("row").filter(has_text="upstream API rejected the request")
         expect(rows).to_have_count(1)
         expect(rows.get_by_role("link", name="dash-flaky")).to_be_visible()  # named, not an id
+        rows.get_by_role("button", name=re.compile("Show the payload")).click()
+        expect(rows.locator("code.preview")).to_have_text("job")
         view.check("dead-letters")
         rows.get_by_role("button", name="Replay").click()
         expect(rows).to_have_count(0)

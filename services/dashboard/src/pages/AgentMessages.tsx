@@ -1,14 +1,15 @@
 import { useEffect, useState } from "react";
-import { api, unwrap } from "../api/client";
+import { ApiError, api, unwrap } from "../api/client";
 import { ErrorBox } from "../components/ErrorBox";
 import { ColumnHeads } from "../components/PageHead";
 import { StatusBadge } from "../components/Status";
-import { useStreamEvents } from "../lib/liveEvents";
+import { useAgentNames, useStreamEvents } from "../lib/liveEvents";
 import { formatTime, useLoad } from "../lib/useLoad";
 
 type Direction = "in" | "out" | "both";
 
 const UNSETTLED_REREAD_MS = 2000;
+const AGENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The agent's recent messages, newest first: what it received, what it sent, or both. Read
  * again when the hosts report on a message to the agent (its stream of message statuses),
@@ -30,13 +31,19 @@ export function AgentMessages({ agentId, tick }: { agentId: string; tick: number
     setAgain((n) => n + 1),
   );
   const items = page.data?.items ?? [];
-  // A message on its way (accepted, delivered) settles within moments; look again until it has.
+  // Agents are named; a sender outside the platform (`api:admin`, `my-script`) is not an id.
+  const names = useAgentNames(items.flatMap((m) => [m.from, m.to ?? ""]).filter((id) => AGENT_ID.test(id)));
+  const named = (id: string) => names.get(id) ?? id;
+  // A message on its way (accepted, delivered) settles within moments, and a failed read (the
+  // gateway restarting) is likely to work a moment later: look again until neither is so.
   const unsettled = items.some((m) => m.status === "accepted" || m.status === "delivered");
+  // (A refusal, such as a 404 for an agent just purged, is not tried again.)
+  const failed = Boolean(page.error) && !(page.error instanceof ApiError && page.error.status < 500);
   useEffect(() => {
-    if (!unsettled) return;
+    if (!unsettled && !failed) return;
     const timer = setTimeout(() => setAgain((n) => n + 1), UNSETTLED_REREAD_MS);
     return () => clearTimeout(timer);
-  }, [unsettled, page.data]);
+  }, [unsettled, failed, page.data, page.error]);
   return (
     <section className="card" aria-labelledby="msgs-h">
       <h2 id="msgs-h">Messages</h2>
@@ -66,8 +73,8 @@ export function AgentMessages({ agentId, tick }: { agentId: string; tick: number
                 </td>
                 <td>{m.to === agentId ? "in" : "out"}</td>
                 <td>{m.kind}</td>
-                <td>{m.from}</td>
-                <td>{m.topic ? `topic ${m.topic}` : (m.to ?? "—")}</td>
+                <td>{named(m.from)}</td>
+                <td>{m.topic ? `topic ${m.topic}` : m.to ? named(m.to) : "—"}</td>
                 <td>
                   <StatusBadge status={m.status} />
                 </td>

@@ -15,6 +15,38 @@ interface Outcome {
   failed: [string, string][];
 }
 
+const INLINE_LIMIT = 1 << 20;
+
+/** A listing carries no payloads (they stay in the queue's stream): each is read when asked. */
+function PayloadPreview({ letter }: { letter: DeadLetter }) {
+  const [shown, setShown] = useState<{ text: string } | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  if (shown) return <code className="preview">{shown.text}</code>;
+  return (
+    <>
+      <button
+        type="button"
+        className="link"
+        aria-label={`Show the payload of ${letter.id}`}
+        onClick={() => {
+          setError(null);
+          unwrap(api.GET("/api/v1/dlq/{msg_id}", { params: { path: { msg_id: letter.id } } }))
+            .then((full) =>
+              setShown({
+                // A payload over the inline limit stays in the object store (claim check).
+                text: full.payload == null && full.size > INLINE_LIMIT ? `(${full.size} bytes, by claim check)` : preview(full.payload),
+              }),
+            )
+            .catch(setError);
+        }}
+      >
+        Show ({letter.size} bytes)
+      </button>
+      {error !== null && <span className="field-error">{describeError(error)}</span>}
+    </>
+  );
+}
+
 export default function DeadLetters() {
   const [items, setItems] = useState<DeadLetter[]>([]);
   const [next, setNext] = useState<string | null>(null);
@@ -175,7 +207,7 @@ export default function DeadLetters() {
                     </Link>
                   </td>
                   <td>
-                    <code className="preview">{d.payload === undefined ? `(${d.size} bytes, not inline)` : preview(d.payload)}</code>
+                    <PayloadPreview letter={d} />
                   </td>
                   <td>{d.last_error ?? "—"}</td>
                   <td>{d.deliveries}</td>

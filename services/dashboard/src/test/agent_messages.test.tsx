@@ -88,4 +88,18 @@ describe("agent messages", () => {
     const table = await screen.findByRole("table", { name: "Messages of this agent" });
     expect(await within(table).findByText("m-new")).toBeInTheDocument();
   });
+
+  it("tries a failed read again (the gateway restarting) and clears the error once it works", async () => {
+    let reads = 0;
+    mockFetch((req) => {
+      if (req.url.pathname.endsWith("/messages/events")) return openStream();
+      reads += 1;
+      if (reads === 1) throw new TypeError("Failed to fetch");
+      return json({ items: [received], next: null });
+    });
+    render(<AgentMessages agentId="a1" tick={0} />);
+    expect(await screen.findByText(/Failed to fetch/)).toBeInTheDocument();
+    await screen.findByRole("table", { name: "Messages of this agent" }, { timeout: 5000 });
+    expect(screen.queryByText(/Failed to fetch/)).toBeNull();
+  });
 });

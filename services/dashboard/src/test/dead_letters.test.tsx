@@ -1,4 +1,5 @@
 import { render, screen, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import { MemoryRouter } from "react-router-dom";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { TOKEN_KEY } from "../api/client";
@@ -19,7 +20,7 @@ function letter(id: string, agentId: string) {
     last_error: "RuntimeError: upstream",
     created_at: "2026-11-30T10:00:00Z",
     dead_at: "2026-11-30T10:00:05Z",
-    payload: { n: 1 },
+    payload: null,
   };
 }
 
@@ -42,6 +43,7 @@ describe("dead letters", () => {
         return json({ items, total: items.length, next: null });
       }
       if (path === "/api/v1/agents/a-1") return json({ id: "a-1", name: "flaky-bot" });
+      if (path === "/api/v1/dlq/m-1") return json({ ...letter("m-1", "a-1"), payload: { order: 42 } });
       return json({ detail: "not mocked" }, 404);
     });
     render(
@@ -57,5 +59,9 @@ describe("dead letters", () => {
     expect(screen.getByText(/2 dead letters; 0 selected/)).toBeInTheDocument();
     // One name lookup for the agent, however many of its letters are shown.
     expect(seen.filter((r) => r.url.pathname === "/api/v1/agents/a-1")).toHaveLength(1);
+
+    // A payload is read when asked for (a listing carries none).
+    await userEvent.setup().click(screen.getByRole("button", { name: "Show the payload of m-1" }));
+    expect(await within(table).findByText('{"order":42}')).toBeInTheDocument();
   });
 });
