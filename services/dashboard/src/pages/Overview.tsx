@@ -1,6 +1,7 @@
 import { Link } from "react-router-dom";
 import { api, unwrap, type AgentStatus, type Schemas } from "../api/client";
 import { useChanges } from "../changes";
+import { useStreamEvents } from "../lib/liveEvents";
 import { ErrorBox } from "../components/ErrorBox";
 import { StatusBadge } from "../components/Status";
 import { useLoad } from "../lib/useLoad";
@@ -71,6 +72,8 @@ function size(bytes: number): string {
 export default function Overview() {
   const { data, error, loading, reload } = useLoad(loadOverview, []);
   useChanges({ kinds: ["agent", "host", "execution"] }, reload, 1000);
+  // The dead-letter count and its alert move with the queue, which is not a platform change.
+  useStreamEvents("/api/v1/dlq/events", "dead_letter", reload);
 
   const unhealthyHosts = data?.hosts.filter((h) => h.health !== "healthy") ?? [];
   const alertCount =
