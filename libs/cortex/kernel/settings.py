@@ -8,12 +8,12 @@ shown (`GET /api/v1/settings`) and logged.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
@@ -306,12 +306,10 @@ def logs_size_for(data_dir: Path) -> int:
     return size
 
 
+_CREDENTIALS = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/]*):[^@/]*@")
+
+
 def redact_url(url: str) -> str:
-    """`arangodb://root:secret@db:8529/cortex` -> `arangodb://root:***@db:8529/cortex`."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    """`arangodb://root:secret@db:8529/cortex` -> `arangodb://root:***@db:8529/cortex`. Only
+    the password changes, so a list of hosts or an IPv6 address (`[::1]`) reads as given."""
+    return _CREDENTIALS.sub(r"\g<head>:***@", url, count=1)

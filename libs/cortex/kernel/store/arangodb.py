@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import msgspec
 from arango import ArangoClient  # type: ignore[attr-defined]
@@ -39,25 +41,69 @@ UNIQUE_CONSTRAINT_VIOLATED = 1210
 _POSITION_KEY = "_position"
 
 
+_URL = re.compile(
+    r"^(?P<scheme>arangodbs?)://(?:(?P<user>[^:@/]*)(?::(?P<password>[^@/]*))?@)?"
+    r"(?P<hosts>[^/?#]*)(?P<path>/[^?#]*)?$"
+)
+_HOST = re.compile(
+    r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9_.-]+))(?::(?P<port>[0-9]{1,5}))?$"
+)
+
+
+@dataclass(frozen=True)
+class ArangoTarget:
+    hosts: list[str]
+    """`http(s)://host:port` of each coordinator, in the order given."""
+    username: str
+    password: str
+    database: str
+
+
+def arango_target(url: str) -> ArangoTarget:
+    """`arangodb://user:password@host1:8529,[2001:db8::1]:8529/<database>` (`arangodbs://`
+    for TLS): one or more coordinators, IPv6 addresses in brackets, port 8529 by default."""
+    found = _URL.match(url)
+    if not found:
+        raise Invalid.field("store", f"not an ArangoDB URL: {redact_url(url)}")
+    database = (found["path"] or "").strip("/")
+    if not database:
+        raise Invalid.field("store", "an ArangoDB URL names its database: .../<database>")
+    scheme = "https" if found["scheme"] == "arangodbs" else "http"
+    hosts = []
+    for given in found["hosts"].split(","):
+        host = _HOST.match(given.strip())
+        port = int(host["port"]) if host and host["port"] else 8529
+        if host is None or not 0 < port < 65536:
+            raise Invalid.field(
+                "store",
+                f"{given.strip()!r} is not host[:port] (an IPv6 address goes in brackets: "
+                f"[2001:db8::1]:8529) in {redact_url(url)}",
+            )
+        address = f"[{host['v6']}]" if host["v6"] else host["name"]
+        hosts.append(f"{scheme}://{address}:{port}")
+    return ArangoTarget(
+        hosts=hosts,
+        username=unquote(found["user"] or "root"),
+        password=unquote(found["password"] or ""),
+        database=database,
+    )
+
+
 class ArangoEventStore:
     kind = "arangodb"
 
     def __init__(self, url: str, service: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("arangodb", "arangodbs"):
-            raise Invalid.field("store", f"not an ArangoDB URL: {redact_url(url)}")
-        database = parts.path.strip("/")
-        if not database:
-            raise Invalid.field("store", "an ArangoDB URL names its database: .../<database>")
-        scheme = "https" if parts.scheme == "arangodbs" else "http"
-        self._hosts = f"{scheme}://{parts.hostname}:{parts.port or 8529}"
-        self._username = unquote(parts.username or "root")
-        self._password = unquote(parts.password or "")
-        self._database = database
+        target = arango_target(url)
+        self._username = target.username
+        self._password = target.password
+        self._database = target.database
         self._events = f"{service}_events"
         self._meta = f"{service}_meta"
         self.location = f"{redact_url(url)}#{self._events}"
-        self._client = ArangoClient(hosts=self._hosts, request_timeout=30)
+        # With several coordinators, the first that answers is used and the next takes over
+        # when it fails ("fallback"): a stream transaction lives on the coordinator that began
+        # it, so requests must not be spread over them.
+        self._client = ArangoClient(hosts=target.hosts, request_timeout=30)
         self._db: Any = None
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="arango-store")
 
