@@ -19,9 +19,9 @@ from tests.support.ports import free_port
 CORTEX = str(Path(sys.executable).parent / "cortex")
 
 
-def test_a_nats_server_admits_the_printed_users_with_their_seeds(tmp_path: Path) -> None:
-    seeds = tmp_path / "seeds"
-    made = subprocess.run(
+def nats_users(seeds: Path) -> subprocess.CompletedProcess[str]:
+    """`cortex nats-users` for the subject root `tenant`."""
+    return subprocess.run(
         [CORTEX, "nats-users", str(seeds)],
         capture_output=True,
         text=True,
@@ -29,6 +29,11 @@ def test_a_nats_server_admits_the_printed_users_with_their_seeds(tmp_path: Path)
         env={"PATH": "", "CORTEX_NATS_PREFIX": "tenant"},
         check=False,
     )
+
+
+def test_a_nats_server_admits_the_printed_users_with_their_seeds(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    made = nats_users(seeds)
     assert made.returncode == 0, made.stderr
     assert "seeds (mode 0600)" in made.stderr
     for seed in seeds.glob("*.nk"):
@@ -49,14 +54,7 @@ def test_a_nats_server_admits_the_printed_users_with_their_seeds(tmp_path: Path)
         server.stop()
 
     # Run again: the same users, so a NATS already configured keeps admitting the seeds.
-    again = subprocess.run(
-        [CORTEX, "nats-users", str(seeds)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "", "CORTEX_NATS_PREFIX": "tenant"},
-        check=False,
-    )
+    again = nats_users(seeds)
     assert again.stdout == made.stdout
 
 

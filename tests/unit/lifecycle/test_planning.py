@@ -8,14 +8,17 @@ from cortex.lifecycle.drivers.port import ObservedInstance
 from cortex.lifecycle.planning import plan_agent
 
 
-def inst(i: str, health: str = "healthy", state: str = "running") -> ObservedInstance:
+def inst(
+    i: str, health: str = "healthy", state: str = "running", started_at: datetime | None = None
+) -> ObservedInstance:
     return ObservedInstance(
         id=i,
         agent_id="a",
         host_id="h",
         health=health,  # type: ignore[arg-type]
-        state=state,
-    )  # type: ignore[arg-type]
+        state=state,  # type: ignore[arg-type]
+        started_at=started_at,
+    )
 
 
 def test_missing_replicas_are_started_counting_pending_ones() -> None:
@@ -80,22 +83,8 @@ def test_terminating_and_created_agents_want_nothing_running() -> None:
 def test_replicas_started_before_a_config_change_are_replaced() -> None:
 
     changed = datetime(2026, 1, 1, tzinfo=UTC)
-    old = ObservedInstance(
-        id="a-1",
-        agent_id="a",
-        host_id="h",
-        health="healthy",
-        state="running",
-        started_at=changed - timedelta(seconds=5),
-    )
-    new = ObservedInstance(
-        id="a-2",
-        agent_id="a",
-        host_id="h",
-        health="healthy",
-        state="running",
-        started_at=changed + timedelta(seconds=5),
-    )
+    old = inst("a-1", started_at=changed - timedelta(seconds=5))
+    new = inst("a-2", started_at=changed + timedelta(seconds=5))
     plan = plan_agent(
         status="running",
         replicas=2,
@@ -114,22 +103,8 @@ def test_a_replica_started_with_the_old_config_is_replaced_though_it_registered_
     """A config change that lands while a start is under way: the replica registers after
     the change, but runs the config it was started with."""
     changed = datetime(2026, 1, 1, tzinfo=UTC)
-    late = ObservedInstance(
-        id="a-1",
-        agent_id="a",
-        host_id="h",
-        health="healthy",
-        state="running",
-        started_at=changed + timedelta(seconds=1),
-    )
-    fresh = ObservedInstance(
-        id="a-2",
-        agent_id="a",
-        host_id="h",
-        health="healthy",
-        state="running",
-        started_at=changed + timedelta(seconds=1),
-    )
+    late = inst("a-1", started_at=changed + timedelta(seconds=1))
+    fresh = inst("a-2", started_at=changed + timedelta(seconds=1))
     plan = plan_agent(
         status="running",
         replicas=2,
