@@ -4,12 +4,8 @@ second time, as that agent's fault (services/cortex/host/start_journal.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,9 +15,9 @@ from cortex.kernel.bus.rpc import ServiceClient
 from cortex.kernel.bus.streams import ensure_buckets, ensure_streams
 from cortex.kernel.errors import CortexError
 from cortex.kernel.settings import Settings
+from tests.support.host_process import HostProcess
 from tests.support.sample_agents import EndsItsHost
 
-ROOT = Path(__file__).resolve().parents[2]
 HOST = "h1"
 
 
@@ -42,44 +38,9 @@ GOOD = "cortex.sdk.builtin:Echo"
 BAD = f"{EndsItsHost.__module__}:EndsItsHost"
 
 
-class HostProcess:
-    def __init__(self, settings: Settings) -> None:
-        self.env = {
-            **os.environ,
-            "CORTEX_NATS_URL": settings.nats_url,
-            "CORTEX_NATS_PREFIX": settings.nats_prefix,
-            "CORTEX_DATA_DIR": settings.data_dir,
-            "CORTEX_HOST_NAME": HOST,
-            "CORTEX_AGENT_MODULES": settings.agent_modules,
-            "CORTEX_AGENT_PATH": str(ROOT),
-            "CORTEX_LOG_PUBLISH": "false",
-            "CORTEX_ADMIN_PORT": "0",
-        }
-        self.log = Path(settings.data_dir) / "host.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cortex.host"],
-            env=self.env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-
-    def exited(self, timeout: float = 10.0) -> int:
-        assert self.proc is not None
-        return self.proc.wait(timeout=timeout)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=15)
-
-
 @pytest.fixture
 def host(make_settings: Callable[..., Settings]) -> Iterator[HostProcess]:
-    process = HostProcess(make_settings())
+    process = HostProcess(make_settings(), HOST)
     yield process
     process.stop()
 

@@ -14,6 +14,8 @@ from cortex.kernel.secrets import (
     ensure_key_file,
     is_sealed,
     mask,
+    put_values,
+    sealed_values,
     secret_paths,
 )
 
@@ -100,3 +102,21 @@ def test_a_key_file_of_the_wrong_size_is_refused(tmp_path: Path) -> None:
     bad.write_text("c2hvcnQ=\n")
     with pytest.raises(ValueError, match="5 bytes, not 32"):
         Sealer(str(bad))
+
+
+def test_sealed_values_found_at_any_depth_go_back_in_place(sealer: Sealer) -> None:
+    """How the `kubernetes` driver splits a config between a ConfigMap and a Secret."""
+    stored = sealer.seal_config(
+        {"api_key": "sk-1", "db": {"password": "pw"}, "tags": ["a"]},
+        None,
+        [("api_key",), ("db", "password")],
+    )
+    found = [(path, sealer.open(value, "$")) for path, value in sealed_values(stored)]
+    assert sorted(found) == [(("api_key",), "sk-1"), (("db", "password"), "pw")]
+    assert put_values(mask(stored), found) == {
+        "api_key": "sk-1",
+        "db": {"password": "pw"},
+        "tags": ["a"],
+    }
+    with pytest.raises(ValueError, match=r"no place for a secret value at \['nope', 'x'\]"):
+        put_values({"a": 1}, [(("nope", "x"), "v")])

@@ -140,6 +140,9 @@ class AgentView(msgspec.Struct, frozen=True, kw_only=True):
     """The agent's event stream version: changes with every change to the agent."""
     instances: list[InstanceView] = []
     """Filled in by the gateway's `GET /agents/{id}` from the registry."""
+    objects: list[dict[str, Any]] = []
+    """Dry runs of an agent whose template runs on `kubernetes`: the objects the `kubernetes`
+    driver would apply for it and its first replica, secret values shown as `***`."""
 
 
 class CreateAgent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, get_args
 
 import click
+import yaml
 
 from cortex.cli.agent_actions import delete, deploy, scale
 from cortex.cli.agent_views import fetch_pages, print_agent, print_agents, print_instances
@@ -70,6 +71,14 @@ agents.add_command(send)
 @click.option("--deploy", "deploy_now", is_flag=True, help="Deploy right after creating.")
 @dry_run_option
 @json_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json", "yaml"]),
+    default="text",
+    help="yaml: with --dry-run, the Kubernetes objects a `kubernetes` agent would be made "
+    "of (else the agent as YAML).",
+)
 @friendly
 def agents_create(
     name: str | None,
@@ -83,6 +92,7 @@ def agents_create(
     deploy_now: bool,
     dry_run: bool,
     as_json: bool,
+    output: str,
 ) -> None:
     """Create an agent from flags or a file.
 
@@ -106,8 +116,12 @@ def agents_create(
     if deploy_now:
         body["deploy"] = True
     agent = gateway().request("POST", "/api/v1/agents", json=body, params=_dry(dry_run))
-    if as_json:
+    if as_json or output == "json":
         print_json(agent)
+        return
+    if output == "yaml":
+        shown = agent.pop("objects", None) or [agent]
+        click.echo(yaml.safe_dump_all(shown, sort_keys=False), nl=False)
         return
     what = f"agent {agent['name']} from {tref(agent)} with {agent['replicas']} replica(s)"
     if dry_run:

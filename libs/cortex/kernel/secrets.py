@@ -191,3 +191,34 @@ class Sealer:
         if isinstance(value, list):
             return [self.open_config(v, f"{at}[{i}]") for i, v in enumerate(value)]
         return value
+
+
+ValuePath = tuple[str | int, ...]
+"""Where a value sits in a config: keys of objects and indexes of lists."""
+
+
+def sealed_values(value: Any, at: ValuePath = ()) -> Iterator[tuple[ValuePath, str]]:
+    """Every sealed string in `value`, with where it is."""
+    if is_sealed(value):
+        yield at, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from sealed_values(v, (*at, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from sealed_values(v, (*at, i))
+
+
+def put_values(config: dict[str, Any], values: list[tuple[ValuePath, Any]]) -> dict[str, Any]:
+    """`config` with each value put at its path (the secret values of a config whose clear
+    part came another way, as in the `kubernetes` driver's pods)."""
+    merged = copy.deepcopy(config)
+    for path, value in values:
+        doc: Any = merged
+        try:
+            for part in path[:-1]:
+                doc = doc[part]
+            doc[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            raise ValueError(f"no place for a secret value at {list(path)} in the config") from None
+    return merged

@@ -148,6 +148,26 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """An agent host's id (a DNS label); empty: `<hostname>-<pid>`."""
     host_capacity: Annotated[int, msgspec.Meta(ge=0)] = 0
     """Most replicas an agent host takes; 0: no limit."""
+    host_replica: str = ""
+    """A JSON file with the one replica (`ReplicaSpec`) this host runs, under the host's name,
+    from the moment it starts; the host ends if the replica cannot start. The `kubernetes`
+    driver's pods are such hosts (docs/kubernetes.md). Empty: replicas come from the lifecycle."""
+    host_secret_values: str = ""
+    """With `host_replica`: the replica's secret config values, a JSON list of `[path,
+    value]`, put into its config (the pod reads them from a Secret)."""
+    kubernetes_namespace: str = ""
+    """Namespace where the lifecycle service runs agents of runtime `kubernetes` as pods.
+    Empty: no `kubernetes` driver, and such agents cannot deploy."""
+    kubernetes_config: str = ""
+    """A kubeconfig file for the `kubernetes` driver; empty: the pod's service account."""
+    kubernetes_service_account: str = "cortex-agent"
+    """Service account of the agents' pods (in `kubernetes_namespace`)."""
+    kubernetes_env_config_map: str = "cortex-agent-env"
+    """ConfigMap in `kubernetes_namespace` whose keys are every agent pod's environment:
+    NATS's URL, the subject prefix and the like (the chart makes it)."""
+    kubernetes_nkey_secret: str = ""
+    """Secret in `kubernetes_namespace` holding `host.nk`, the NATS seed of the agents' pods;
+    empty: the pods sign in without one."""
     agent_path: str = ""
     """Extra import paths (`:`-separated) where agent hosts find agent classes; a template
     may name a handler in a module under one of them."""

@@ -27,6 +27,7 @@ from cortex.kernel.service import Context, ServiceRuntime
 from cortex.kernel.settings import Settings
 
 from .context import HostAgentContext
+from .dedicated import DedicatedReplicaError, load_replica, say_why
 from .dispatch import Dispatcher
 from .handled import HandledIds
 from .heartbeat import HeartbeatSender
@@ -108,6 +109,20 @@ class AgentHost:
             self.host_id, lambda: [(r.state, r.inflight) for r in self.replicas.values()]
         )
         log.info("agent host started", host_id=self.host_id, boot_id=self.boot_id)
+        if settings.host_replica:
+            await self._start_dedicated(settings)
+
+    async def _start_dedicated(self, settings: Settings) -> None:
+        try:
+            spec = load_replica(settings, self.host_id)
+        except DedicatedReplicaError as exc:
+            say_why(str(exc))
+            raise
+        result = await self.start_specs([spec])
+        if result.failed:
+            why = result.failed[0].error
+            say_why(why)
+            raise DedicatedReplicaError(f"replica {spec.instance_id} did not start: {why}")
 
     def reports(self) -> list[ReplicaReport]:
         return [r.report() for r in self.replicas.values()]
@@ -115,11 +130,14 @@ class AgentHost:
     # --- control endpoints -----------------------------------------------------------------
 
     async def start_replicas(self, req: StartReplicas, ctx: Context) -> StartResult:
+        return await self.start_specs(req.replicas)
+
+    async def start_specs(self, specs: list[ReplicaSpec]) -> StartResult:
         started: list[str] = []
         failed: list[ReplicaFailure] = []
         capacity = self.runtime.settings.host_capacity
         wanted: list[ReplicaSpec] = []
-        for spec in req.replicas:
+        for spec in specs:
             if spec.instance_id in self.replicas:
                 started.append(spec.instance_id)
                 continue
@@ -259,6 +277,11 @@ def build(settings: Settings) -> ServiceRuntime:
     host = AgentHost(runtime, host_id)
     runtime.on_start(host.start)
     runtime.on_stop(host.drain)
+    if settings.host_replica:
+        # Ready once its one replica runs: the pod's readiness probe.
+        runtime.ready_when(
+            "replica", lambda: getattr(host.replicas.get(host_id), "state", "") == "running"
+        )
     runtime.endpoint(f"{host_id}.start", StartReplicas)(host.start_replicas)
     runtime.endpoint(f"{host_id}.stop", StopReplicas)(host.stop_replicas)
     return runtime

@@ -82,6 +82,10 @@ class Reconciler:
         self._stopping: dict[str, float] = {}
         self._failures: dict[str, str] = {}
         self._crashes: dict[str, _CrashLoop] = {}
+        self._waiting: dict[str, str] = {}
+        """Why a start was not made (no room, the runtime's API refusing), by agent id."""
+        self._observed: dict[str, str] = {}
+        """Why a replica is not running, as the runtime said at the last pass, by agent id."""
         self._start_failures = start_failures
         self._acting = acting
         self._catch_up = catch_up
@@ -133,6 +137,9 @@ class Reconciler:
         act = self._acting()
         observation = await driver.observe()
         now = time.monotonic()
+        if act and observation.failures:
+            for failure in observation.failures:
+                self._crashed(failure.agent_id, failure.error, now)
         seen = {i.id for i in observation.instances}
         # What config each replica was started with, kept while it runs.
         self._started_with = {
@@ -154,6 +161,7 @@ class Reconciler:
         replacing: set[str] = set()
         stops: dict[float, list[ObservedInstance]] = defaultdict(list)
         known = set()
+        wanted: set[str] = set()
         for agent in self._agents.all():
             known.add(agent.id)
             template = self._templates.get(f"{agent.template}@{agent.template_version}")
@@ -163,6 +171,13 @@ class Reconciler:
                 continue
             if template.runtime != runtime:
                 continue
+            if observation.blind is not None:
+                self._observed[agent.id] = observation.blind
+                continue
+            if note := observation.notes.get(agent.id):
+                self._observed[agent.id] = note
+            else:
+                self._observed.pop(agent.id, None)
             plan = plan_agent(
                 status=agent.status,
                 replicas=agent.replicas,
@@ -179,6 +194,10 @@ class Reconciler:
             if crash and (agent.status not in ACTIVE or plan.ready == agent.replicas > 0):
                 del self._crashes[agent.id]  # stopped, or running again: the loop is over
                 crash = None
+            if agent.status not in ACTIVE or plan.start == 0:
+                self._waiting.pop(agent.id, None)
+            if agent.status in ACTIVE or plan.present:
+                wanted.add(agent.id)
             given_up = agent.id in self._failures  # turns `failed` below: start nothing more
             if plan.start and not given_up and not (crash and now < crash.retry_at):
                 starts.append(
@@ -198,6 +217,9 @@ class Reconciler:
                     grace = (await self._repo.load(agent_stream(agent.id)))[0].grace
                 stops[grace] += plan.stop
             await self._settle(agent.id, plan.ready, plan.present, plan.settled)
+        for notes in (self._waiting, self._observed):
+            for agent_id in notes.keys() - known:
+                del notes[agent_id]
         # Replicas of agents this service does not know (purged, or from another install)
         # are stopped too: nothing should run that nobody wants.
         for agent_id, instances in by_agent.items():
@@ -205,7 +227,7 @@ class Reconciler:
                 stops[5.0] += [
                     i for i in instances if i.id not in self._stopping and i.state != "stopping"
                 ]
-        if not act:
+        if not act or observation.blind is not None:
             return
         if starts:
             placements, failures = await driver.start(starts, observation, pending_by_host)
@@ -226,6 +248,8 @@ class Reconciler:
                 self._pending[p.instance_id] = _Pending(
                     p.agent_id, p.host_id, deadline, config_at[p.agent_id]
                 )
+                self._waiting.pop(p.agent_id, None)
+            self._waiting |= {f.agent_id: f.error for f in failures if not f.agent_fault}
             faults = {f.agent_id: f.error for f in failures if f.agent_fault}
             for agent_id, error in faults.items():
                 self._crashed(agent_id, error, now)
@@ -235,6 +259,7 @@ class Reconciler:
             for instance in instances:
                 self._stopping[instance.id] = now + grace + self._margin
             await driver.stop(instances, grace)
+        await driver.release(wanted)
 
     def _crashed(self, agent_id: str, error: str, now: float) -> None:
         """A replica could not start: try again after a growing pause, and after
@@ -253,7 +278,7 @@ class Reconciler:
         """Why an agent that is still trying is not running yet, for its view."""
         crash = self._crashes.get(agent_id)
         if crash is None:
-            return None
+            return self._waiting.get(agent_id) or self._observed.get(agent_id)
         wait = max(0.0, crash.retry_at - time.monotonic())
         return f"start failed {crash.failures} time(s), retrying in {wait:.0f}s: {crash.last_error}"
 

@@ -28,6 +28,7 @@ from cortex.contracts.lifecycle import (
     TemplateSpec,
     TemplateSummary,
     TemplateVersions,
+    TemplateView,
     UpdateAgent,
 )
 from cortex.contracts.pools import ListPools, PoolRef, PoolSpec, PoolView
@@ -36,14 +37,18 @@ from cortex.kernel.errors import Conflict, NotFound
 from cortex.kernel.ids import new_id, utcnow
 from cortex.kernel.leases import Singleton
 from cortex.kernel.logging import get_logger
-from cortex.kernel.secrets import Sealer, mask, secret_paths
+from cortex.kernel.secrets import Sealer, mask, sealed_values, secret_paths
 from cortex.kernel.service import Context, ServiceRuntime
 from cortex.kernel.settings import Settings
 
 from . import domain
 from .builtin import BUILTIN_TEMPLATES
 from .domain import AgentState, NameState, PoolState, TemplateState
-from .drivers.host import HostDriver
+from .drivers import kubernetes_objects
+from .drivers.host import HostDriver, new_instance_id
+from .drivers.kubernetes import KubernetesDriver
+from .drivers.kubernetes_objects import pod_settings
+from .drivers.port import RuntimeDriver
 from .projections import (
     AgentRecord,
     AgentsProjection,
@@ -91,6 +96,7 @@ class Lifecycle:
         self.acting: Singleton
         """The lease under which this replica's reconciler acts rather than only observes."""
         self._registry_events: list[Subscription] = []
+        self.pods: KubernetesDriver | None = None
 
     # --- views -----------------------------------------------------------------------------
 
@@ -212,7 +218,10 @@ class Lifecycle:
                 version=0,
                 pool=cmd.pool,
             )
-            return self.preview(record, state)
+            view = self.preview(record, state)
+            if template.runtime == "kubernetes":
+                view = msgspec.structs.replace(view, objects=self._pod_objects(record, template))
+            return view
 
         async def claim(state: NameState) -> list[AgentNameClaimed]:
             # Decided on the streams themselves: this replica's read model may not have the
@@ -233,6 +242,16 @@ class Lifecycle:
         )
         self.kick_reconciler()
         return self.view(self.agents.find(agent_id))
+
+    def _pod_objects(self, record: AgentRecord, template: TemplateView) -> list[dict[str, Any]]:
+        return kubernetes_objects.preview(
+            record,
+            template,
+            record.config,
+            [path for path, _ in sealed_values(record.config)],
+            pod_settings(self.runtime.settings),
+            new_instance_id(record.name),
+        )
 
     async def _stored_agent(self, agent_id: str | None) -> AgentState:
         if agent_id is None:
@@ -407,11 +426,21 @@ class Lifecycle:
                 # so this only happens to a hand-edited install. Keep running.
                 log.warning("built-in template not registered", error=exc.message)
         settings = runtime.settings
+        drivers: dict[str, RuntimeDriver] = {"host": HostDriver(runtime.client())}
+        if settings.kubernetes_namespace:
+            self.pods = KubernetesDriver(
+                pod_settings(settings),
+                self.sealer,
+                settings.kubernetes_config,
+                on_change=self.kick_reconciler,
+            )
+            await self.pods.open()
+            drivers["kubernetes"] = self.pods
         self.reconciler = Reconciler(
             agents=self.agents,
             templates=self.templates,
             repository=self.agent_repo,
-            drivers={"host": HostDriver(runtime.client())},
+            drivers=drivers,
             interval=settings.reconcile_interval,
             settle_margin=settings.heartbeat_interval * (settings.unhealthy_after + 2),
             start_failures=settings.start_failures,
@@ -443,6 +472,8 @@ class Lifecycle:
             await sub.unsubscribe()
         if self.reconciler:
             await self.reconciler.stop()
+        if self.pods:
+            await self.pods.close()
 
 
 def build(settings: Settings) -> ServiceRuntime:

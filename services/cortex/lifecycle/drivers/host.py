@@ -164,6 +164,9 @@ class HostDriver:
 
         await asyncio.gather(*(stop_on(h, ids) for h, ids in by_host.items()))
 
+    async def release(self, wanted: set[str]) -> None:
+        """Nothing to free: a host keeps nothing of an agent once its replicas are gone."""
+
 
 def _spec(request: StartRequest) -> ReplicaSpec:
     agent, template = request.agent, request.template

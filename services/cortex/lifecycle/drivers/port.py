@@ -1,8 +1,8 @@
 """The runtime driver port: observe what runs, start replicas, stop replicas.
 
 The reconciler decides how many replicas each agent needs; a driver decides where they go and
-makes it so. `host` places them on agent hosts; a `kubernetes` driver (a later addition) will
-implement the same three methods with Deployments.
+makes it so. `host` places them on agent hosts; `kubernetes` makes a pod of each. One contract
+suite (tests/integration/test_runtime_driver_contract.py) holds both to the same behaviour.
 """
 
 from __future__ import annotations
@@ -41,6 +41,15 @@ class ObservedHost:
 class Observation:
     instances: list[ObservedInstance] = field(default_factory=list)
     hosts: list[ObservedHost] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
+    """Why an agent's replica is not running yet, by agent id, where the runtime says
+    (a pod that cannot be scheduled, an image that cannot be pulled): its status reason."""
+    failures: list[StartFailure] = field(default_factory=list)
+    """Starts seen failing since the last observation (a runtime that starts in the
+    background reports them here, each once)."""
+    blind: str | None = None
+    """Set when the driver cannot see what runs (its API unreachable or refusing): nothing
+    is started or stopped on its runtime, and this is its agents' status reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +96,8 @@ class RuntimeDriver(Protocol):
         ...
 
     async def stop(self, instances: Sequence[ObservedInstance], grace: float) -> None: ...
+
+    async def release(self, wanted: set[str]) -> None:
+        """Free what the runtime keeps for agents (by id) other than `wanted` once none of
+        their replicas is left: their config objects in Kubernetes, for instance."""
+        ...
