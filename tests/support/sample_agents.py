@@ -127,3 +127,13 @@ class EndsItsHost(Agent):
 
     async def on_start(self) -> None:
         os._exit(9)
+
+
+class WritesItsConfig(Agent):
+    """Writes the config it got (secret values open) as JSON to the file its `out` names: what
+    a dedicated host gave it, seen from outside."""
+
+    async def on_start(self) -> None:
+        import json
+
+        await asyncio.to_thread(Path(self.config["out"]).write_text, json.dumps(self.config))

@@ -63,9 +63,10 @@ class TemplateSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     description: str = ""
     runtime: Runtime = "host"
     handler: Handler | None = None
-    """For runtime `host`: the agent class, `package.module:Class`."""
+    """The agent class, `package.module:Class`: for runtime `kubernetes`, one in `image`."""
     image: str | None = None
-    """For runtime `kubernetes`: the container image."""
+    """For runtime `kubernetes`: the container image, the platform's image with the agent's
+    code added (docs/kubernetes.md); its pods run it as an agent host."""
     config_schema: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object"})
     """JSON Schema that every agent's config must satisfy."""
     default_config: dict[str, Any] = {}

@@ -23,13 +23,20 @@ def check_template(spec: TemplateSpec, agent_path: str = "", agent_modules: str 
     """Everything about a template that its Struct's types cannot say; `agent_path` and
     `agent_modules` are the settings that say where handlers may come from."""
     problems: list[Violation] = []
-    if spec.runtime == "host" and not spec.handler:
+    if not spec.handler:
+        where = "" if spec.runtime == "host" else " (in its image)"
         problems.append(
             Violation(
-                field="$.handler", message="a template with runtime `host` names its agent class"
+                field="$.handler",
+                message=f"a template with runtime `{spec.runtime}` names its agent class{where}",
             )
         )
-    if spec.handler and (why := refusal(spec.handler, agent_path, agent_modules)):
+    # A `kubernetes` agent's code is its image's: the image is what is trusted, not a path.
+    if (
+        spec.runtime == "host"
+        and spec.handler
+        and (why := refusal(spec.handler, agent_path, agent_modules))
+    ):
         problems.append(Violation(field="$.handler", message=why))
     if spec.runtime == "kubernetes" and not spec.image:
         problems.append(

@@ -37,7 +37,8 @@ def registered(view: T, *, created: bool) -> Response[T]:
     summary="Register a template version (immutable once registered)",
     description="Besides its schema, a template is refused (422, each field named) unless: "
     "runtime `host` names its agent class in `handler`, a class this platform may load "
-    "(`CORTEX_AGENT_PATH`, `CORTEX_AGENT_MODULES`); runtime `kubernetes` names an `image`; "
+    "(`CORTEX_AGENT_PATH`, `CORTEX_AGENT_MODULES`); runtime `kubernetes` names an `image` "
+    "and the agent class in it; "
     "each of `topics` is dot-separated letters, digits, `-` and `_`; `config_schema` is a JSON "
     "Schema and `default_config` satisfies it.",
     responses={200: ResponseSpec(TemplateView, description=UNCHANGED)},

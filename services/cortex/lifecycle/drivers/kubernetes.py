@@ -169,8 +169,10 @@ class KubernetesDriver:
         self._pods: dict[str, _Pod] = {}
         self._anchors: dict[str, Manifest] = {}
         """Anchor ConfigMaps by agent id."""
-        self._synced = {"pods": False, "anchors": False}
-        self._blind: str | None = "the Kubernetes API has not been read yet"
+        self._unseen: dict[str, str | None] = dict.fromkeys(
+            ("pods", "configmaps"), "the Kubernetes API has not been read yet"
+        )
+        """Why each kind watched is not known now (None: it is)."""
         self._reported: set[str] = set()
         """Pods whose end was reported as a start failure (each once)."""
         self._tasks: list[asyncio.Task[None]] = []
@@ -194,7 +196,7 @@ class KubernetesDriver:
             ),
             asyncio.create_task(
                 self._follow(
-                    "anchors",
+                    "configmaps",
                     core.list_namespaced_config_map,
                     f"{selector},{objects.PART}=agent",
                     self._anchor_event,
@@ -235,8 +237,7 @@ class KubernetesDriver:
             try:
                 listed = await lister(ns, label_selector=selector)
                 apply("SYNC", {"items": [self._plain(i) for i in listed.items]})
-                self._synced[kind] = True
-                self._blind = None if all(self._synced.values()) else self._blind
+                self._unseen[kind] = None
                 self._on_change()
                 pause = 1.0
                 stream = watch.Watch()
@@ -252,9 +253,10 @@ class KubernetesDriver:
             except asyncio.CancelledError:
                 raise
             except _API_ERRORS as exc:
-                self._synced[kind] = False
-                self._blind = explain(exc, f"list {kind} in namespace {ns}")
-                log.warning("kubernetes watch failed", kind=kind, error=self._blind)
+                if isinstance(exc, client.ApiException) and exc.status == 410:
+                    continue  # the version listed is too old to watch from: list again
+                self._unseen[kind] = why = explain(exc, f"list {kind} in namespace {ns}")
+                log.warning("kubernetes watch failed", kind=kind, error=why)
                 self._on_change()
                 await asyncio.sleep(pause)
                 pause = min(MAX_BACKOFF, pause * 2)
@@ -288,8 +290,9 @@ class KubernetesDriver:
     # --- the port ---------------------------------------------------------------------------
 
     async def observe(self) -> Observation:
-        if self._blind is not None:
-            return Observation(blind=self._blind)
+        blind = next((why for why in self._unseen.values() if why), None)
+        if blind is not None:
+            return Observation(blind=blind)
         instances, notes, failures = [], {}, []
         for pod in self._pods.values():
             instances.append(_instance(pod))

@@ -200,6 +200,8 @@ def pod(
         _env("CORTEX_ADMIN_HOST", "0.0.0.0"),
         _env("CORTEX_ADMIN_PORT", str(ADMIN_PORT)),
         _env("CORTEX_SHUTDOWN_GRACE", f"{health.stop_grace:g}"),
+        # The image is the agent's code: its handler's package is where code may come from.
+        _env("CORTEX_AGENT_MODULES", (template.handler or "").partition(":")[0].split(".")[0]),
     ]
     if config.secret is not None:
         env.append(
