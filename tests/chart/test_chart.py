@@ -308,8 +308,8 @@ def test_ingress_routes_to_the_gateway_service(all_docs: list[Doc]) -> None:
     ("values", "message"),
     [
         (("services.registry.enabled=true",), "store.existingSecret"),
-        (("nats.replicas=0",), "nats.replicas is 0"),
-        (("nats.replicas=6",), "nats.replicas is 6"),
+        (("nats.replicas=0",), "at '/nats/replicas': minimum: got 0, want 1"),
+        (("nats.replicas=6",), "at '/nats/replicas': maximum: got 6, want 5"),
         (
             (
                 "services.lifecycle.enabled=true",
@@ -317,12 +317,18 @@ def test_ingress_routes_to_the_gateway_service(all_docs: list[Doc]) -> None:
             ),
             "services.lifecycle.replicas must be 1",
         ),
+        (("gateway.replica=2",), "at '/gateway': additional properties 'replica' not allowed"),
+        (("logLevel=verbose",), "at '/logLevel': value must be one of"),
+        (("store.url=postgres://db",), "at '/store/url'"),
     ],
     ids=[
         "service-without-store",
         "no-stream-replicas",
         "six-stream-replicas",
         "sqlite-with-two-replicas",
+        "misspelt-value",
+        "unknown-log-level",
+        "unknown-store",
     ],
 )
 def test_values_that_cannot_work_are_refused(values: tuple[str, ...], message: str) -> None:

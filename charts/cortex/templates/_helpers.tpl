@@ -114,13 +114,10 @@ Secret and key holding the event store URL; empty name when no store is configur
 {{- end }}
 
 {{/*
-Refuse values that would deploy something broken.
+Refuse values that would deploy something broken, beyond what values.schema.json says of
+each value alone.
 */}}
 {{- define "cortex.validate" -}}
-{{- $natsReplicas := int .Values.nats.replicas }}
-{{- if or (lt $natsReplicas 1) (gt $natsReplicas 5) }}
-{{- fail (printf "nats.replicas is %v: JetStream keeps 1 to 5 copies of a stream (at most the servers of the NATS cluster)" .Values.nats.replicas) }}
-{{- end }}
 {{- $services := list }}
 {{- range $name, $svc := .Values.services }}
 {{- if $svc.enabled }}
@@ -137,4 +134,37 @@ Refuse values that would deploy something broken.
 {{- end }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+The environment every process shares (and the agents' pods, through their own copy).
+*/}}
+{{- define "cortex.envData" -}}
+CORTEX_NATS_URL: {{ .Values.nats.url | quote }}
+CORTEX_NATS_PREFIX: {{ .Values.nats.prefix | quote }}
+CORTEX_NATS_REPLICAS: {{ .Values.nats.replicas | quote }}
+CORTEX_LOG_FORMAT: "json"
+CORTEX_LOG_LEVEL: {{ .Values.logLevel | quote }}
+CORTEX_ADMIN_HOST: "0.0.0.0"
+CORTEX_ADMIN_PORT: {{ .Values.adminPort | quote }}
+CORTEX_DATA_DIR: "/tmp/cortex"
+CORTEX_METRICS_PER_AGENT: {{ .Values.metrics.perAgent | quote }}
+CORTEX_LOGS_MAX_BYTES: {{ .Values.logs.maxBytes | int64 | quote }}
+CORTEX_EVENTS_DAYS: {{ .Values.events.days | quote }}
+CORTEX_AGENT_MODULES: {{ join "," .Values.agentModules | quote }}
+CORTEX_HTTP_STEP_ALLOW: {{ join "," .Values.workflows.httpStepAllow | quote }}
+CORTEX_HTTP_STEP_MAX_BYTES: {{ .Values.workflows.httpStepMaxBytes | int64 | quote }}
+{{- with .Values.metrics.natsMonitorUrls }}
+CORTEX_NATS_MONITOR_URLS: {{ join "," . | quote }}
+{{- end }}
+{{- range $key, $value := .Values.extraEnv }}
+{{ $key }}: {{ $value | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where the agents of runtime `kubernetes` run.
+*/}}
+{{- define "cortex.agentsNamespace" -}}
+{{- .Values.kubernetesAgents.namespace | default .Release.Namespace }}
 {{- end }}

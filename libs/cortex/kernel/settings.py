@@ -168,6 +168,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     kubernetes_nkey_secret: str = ""
     """Secret in `kubernetes_namespace` holding `host.nk`, the NATS seed of the agents' pods;
     empty: the pods sign in without one."""
+    kubernetes_nats_ca_secret: str = ""
+    """Secret in `kubernetes_namespace` holding `ca.crt`, the CA the agents' pods trust for
+    NATS's TLS certificate; empty: the image's trusted CAs only."""
     agent_path: str = ""
     """Extra import paths (`:`-separated) where agent hosts find agent classes; a template
     may name a handler in a module under one of them."""

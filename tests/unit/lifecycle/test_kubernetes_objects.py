@@ -22,7 +22,9 @@ from tests.support import lifecycle_records as records
 
 KUBERNETES = ["1.28.0", "1.29.0", "1.30.0", "1.31.0", "1.32.0", "1.33.0"]
 SEALED = "cortex-sealed:v1:AAAA"
-SETTINGS = objects.PodSettings(namespace="agents", nkey_secret="cortex-nats-host")
+SETTINGS = objects.PodSettings(
+    namespace="agents", nkey_secret="cortex-nats-host", nats_ca_secret="nats-ca"
+)
 
 
 def template(**changes: Any) -> TemplateView:
@@ -208,15 +210,18 @@ def test_a_terminated_pod_gets_the_templates_grace_and_runs_unprivileged() -> No
     assert pod["spec"]["automountServiceAccountToken"] is False
 
 
-def test_the_nats_seed_is_mounted_only_when_a_secret_is_named() -> None:
+def test_the_nats_seed_and_ca_are_mounted_only_when_their_secrets_are_named() -> None:
     _, pod = build()
     env = {e["name"]: e.get("value") for e in container(pod)["env"]}
     assert env["CORTEX_NATS_NKEY"] == "/etc/cortex/nats/host.nk"
-    [nkey] = [v for v in pod["spec"]["volumes"] if v["name"] == "nkey"]
-    assert nkey["secret"]["secretName"] == "cortex-nats-host"
+    assert env["CORTEX_NATS_TLS_CA"] == "/etc/cortex/nats-tls/ca.crt"
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["nkey"]["secret"]["secretName"] == "cortex-nats-host"
+    assert volumes["nats-ca"]["secret"]["secretName"] == "nats-ca"
     made, _ = build()
     bare = objects.pod(agent(), template(), "x-1", made, objects.PodSettings(namespace="agents"))
-    assert "CORTEX_NATS_NKEY" not in {e["name"] for e in container(bare)["env"]}
+    names = {e["name"] for e in container(bare)["env"]}
+    assert not names & {"CORTEX_NATS_NKEY", "CORTEX_NATS_TLS_CA"}
 
 
 def test_a_dry_run_shows_secret_values_masked_and_no_owner() -> None:

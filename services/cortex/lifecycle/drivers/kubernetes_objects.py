@@ -40,6 +40,7 @@ SELECTOR = "app.kubernetes.io/managed-by=cortex-lifecycle"
 ADMIN_PORT = 9090
 AGENT_DIR = "/etc/cortex/agent"
 NKEY_DIR = "/etc/cortex/nats"
+NATS_CA_DIR = "/etc/cortex/nats-tls"
 REPLICA_FILE = "replica.json"
 SECRET_KEY = "values.json"
 
@@ -55,6 +56,9 @@ class PodSettings:
     the subject prefix, TLS files...): the chart makes it."""
     nkey_secret: str = ""
     """A Secret in the namespace holding `host.nk`, the agent hosts' NATS seed; empty: none."""
+    nats_ca_secret: str = ""
+    """A Secret in the namespace holding `ca.crt`, the CA of NATS's TLS certificate, for a
+    NATS whose CA the image does not trust already; empty: none."""
     image_pull_policy: str = "IfNotPresent"
 
 
@@ -64,6 +68,7 @@ def pod_settings(settings: Settings) -> PodSettings:
         service_account=settings.kubernetes_service_account,
         env_config_map=settings.kubernetes_env_config_map,
         nkey_secret=settings.kubernetes_nkey_secret,
+        nats_ca_secret=settings.kubernetes_nats_ca_secret,
     )
 
 
@@ -231,6 +236,18 @@ def pod(
                     "secretName": settings.nkey_secret,
                     "items": [{"key": "host.nk", "path": "host.nk"}],
                     "defaultMode": 0o400,
+                },
+            }
+        )
+    if settings.nats_ca_secret:
+        env.append(_env("CORTEX_NATS_TLS_CA", f"{NATS_CA_DIR}/ca.crt"))
+        mounts.append({"name": "nats-ca", "mountPath": NATS_CA_DIR, "readOnly": True})
+        volumes.append(
+            {
+                "name": "nats-ca",
+                "secret": {
+                    "secretName": settings.nats_ca_secret,
+                    "items": [{"key": "ca.crt", "path": "ca.crt"}],
                 },
             }
         )
