@@ -22,20 +22,8 @@ from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
-TEMPLATE = {
-    "name": "summarizer",
-    "runtime": "kubernetes",
-    "image": "registry.example/summarizer:1.4",
-    "handler": "summarizer.agent:Summarizer",
-    "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
-    "config_schema": {
-        "type": "object",
-        "properties": {
-            "api_key": {"type": "string", "writeOnly": True},
-            "model": {"type": "string"},
-        },
-    },
-}
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "examples" / "kubernetes" / "summarizer-template.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +35,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         CORTEX_KUBERNETES_NAMESPACE="agents",
         CORTEX_KUBERNETES_CONFIG=str(config),
     ).start()
-    template = root / "template.json"
-    template.write_text(json.dumps(TEMPLATE))
-    ok(running, "templates", "register", "-f", str(template))
+    ok(running, "templates", "register", "-f", str(TEMPLATE))
     yield running
     running.stop()
 
@@ -77,7 +63,10 @@ def test_a_dry_run_prints_the_objects_a_kubernetes_agent_would_be_made_of(stack:
 
 
 def test_without_a_reachable_api_server_an_agent_waits_and_says_why(stack: Stack) -> None:
-    ok(stack, "agents", "create", "waiting-eu", "--template", "summarizer", "--deploy")
+    ok(
+        stack, "agents", "create", "waiting-eu", "--template", "summarizer",
+        "--config", "api_key=sk-1", "--deploy",
+    )  # fmt: skip
 
     def check() -> tuple[bool, Any]:
         agent = data(stack, "agents", "get", "waiting-eu")
@@ -94,7 +83,8 @@ def test_a_kubernetes_template_without_its_agent_class_is_refused(
     stack: Stack, tmp_path: Path
 ) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({**TEMPLATE, "name": "no-class", "handler": None}))
+    template = yaml.safe_load(TEMPLATE.read_text())
+    bad.write_text(json.dumps({**template, "name": "no-class", "handler": None}))
     done = cortex(stack, "templates", "register", "-f", str(bad))
     assert done.returncode != 0
     assert "$.handler" in done.stderr
