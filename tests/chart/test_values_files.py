@@ -207,3 +207,35 @@ def test_an_external_nats_is_what_every_process_connects_to(
 
 def test_minimal_is_the_gateway_alone(files: dict[str, list[Doc]]) -> None:
     assert set(deployments(files["minimal-values.yaml"])) == {"gateway"}
+
+
+def test_production_backs_up_nightly_as_the_operator_with_the_store_from_its_secret(
+    files: dict[str, list[Doc]],
+) -> None:
+    assert not of_kind(files["minimal-values.yaml"], "CronJob")
+    docs = files["production-values.yaml"]
+    job = named(docs, "CronJob", f"{RELEASE}-backup")
+    assert job["spec"]["schedule"] == "17 3 * * *"
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert "cortex admin backup" in container["args"][0]
+    assert "-mtime +14 -delete" in container["args"][0]
+    assert env(container)["CORTEX_STORE"] == {
+        "secretKeyRef": {"name": "cortex-store", "key": "url"}
+    }
+    assert env(container)["CORTEX_NATS_NKEY"] == "/etc/cortex/nats/admin.nk"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["nats-nkey"]["secret"]["items"] == [{"key": "admin.nk", "path": "admin.nk"}]
+    claim = named(docs, "PersistentVolumeClaim", f"{RELEASE}-backup")
+    assert volumes["backup"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def test_a_backup_of_stores_inside_the_pods_is_refused() -> None:
+    result = helm(
+        "template", RELEASE, str(CHART), "-f", str(CHART / "ci" / "external-nats-values.yaml"),
+        "--set", "backup.enabled=true",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "store.url is SQLite" in result.stderr

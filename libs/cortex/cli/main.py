@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from cortex.cli.admin import admin
 from cortex.cli.agents import agents
 from cortex.cli.audit import audit
 from cortex.cli.client import CliError
@@ -197,6 +198,8 @@ for _command in (
     run,
     logs,
     audit,
+    # Operators: backup and restore.
+    admin,
 ):
     cli.add_command(_command)
 
