@@ -143,3 +143,12 @@ def test_dashboard_benchmark_prints_the_grids_figures() -> None:
     assert 0 < result["status_change_ms"]["p50"] <= result["status_change_ms"]["max"]
     assert result["scroll"]["frames"] == 59
     assert result["scroll"]["grid_says"] == "Showing 120 of 120 agents"
+
+
+def test_backup_benchmark_prints_archive_size_and_times() -> None:
+    result = run_bench("backup.py", "--agents", "20", "--events", "200", timeout=300)
+    assert result["events"] >= 200
+    assert result["archive_bytes"] > 0
+    assert result["backup_s"] > 0
+    assert result["restore_s"] > 0
+    assert result["restored_agents_listed"] == 20

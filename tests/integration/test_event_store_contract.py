@@ -183,6 +183,23 @@ async def test_reopening_the_store_keeps_events_versions_and_positions(
         await again.close()
 
 
+async def test_a_store_records_its_schema_once_and_keys_of_any_length_work(
+    store_url: str, service_name: str
+) -> None:
+    first = await open_store(store_url, service_name)
+    assert first.migrated_from == 0
+    long_key = "idempotency:" + "k" * 300
+    await first.put_meta(long_key, b"one")
+    await first.close()
+    again = await open_store(store_url, service_name)
+    try:
+        assert again.migrated_from == again.schema_version >= 1
+        assert await again.get_meta(long_key) == b"one"
+        assert await again.get_meta(long_key[:-1]) is None
+    finally:
+        await again.close()
+
+
 async def test_meta_values_are_replaced_and_deleted(store: EventStore) -> None:
     assert await store.get_meta("k") is None
     await store.put_meta("k", b"one")

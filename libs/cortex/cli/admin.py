@@ -76,3 +76,21 @@ def restore(file: Path, quiet: bool) -> None:
         f"restored {file}: {report.events} events, {report.streams} streams in "
         f"{report.seconds:.1f}s; start the platform (cortex up) to use it"
     )
+
+
+@admin.command("migrate")
+@friendly
+def migrate() -> None:
+    """Bring every service's event store to the schema this version knows (tables,
+    collections, indexes), recorded in the store; idempotent. Services do it for their own
+    store when they start, and refuse a store newer than they know: run this ahead of a
+    rollout to find that out before the services do."""
+    from cortex.admin.migrate import migrate as run_migrate
+
+    for done in asyncio.run(run_migrate(settings_or_exit())):
+        change = (
+            f"schema {done.before} -> {done.after}"
+            if done.before != done.after
+            else f"at schema {done.after}, nothing to do"
+        )
+        click.echo(f"{done.service}: {done.location}: {change}")

@@ -708,6 +708,12 @@ _RETRYABLE = {ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.INTERNAL}
 
 
 def run_service(runtime: ServiceRuntime) -> None:
-    """Entry point of a service's `__main__`: run until a signal, exit 0 after a clean stop."""
+    """Entry point of a service's `__main__`: run until a signal, exit 0 after a clean stop.
+    A refusal the platform says in words (a store newer than this version, streams JetStream
+    cannot place) ends it with that sentence and status 1, not a traceback."""
     with traced_process(runtime.settings, runtime.name):
-        asyncio.run(runtime.run())
+        try:
+            asyncio.run(runtime.run())
+        except CortexError as exc:
+            runtime.log.error("cannot run", error=exc.message)
+            raise SystemExit(1) from None

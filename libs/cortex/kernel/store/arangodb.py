@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from urllib.parse import unquote
 import msgspec
 from arango import ArangoClient  # type: ignore[attr-defined]
 from arango.exceptions import ArangoError, ArangoServerError
+from arango.http import DefaultHTTPClient
 
 from cortex.contracts.events import EventEnvelope
 from cortex.kernel.errors import CortexError, Invalid, Unavailable
@@ -34,11 +36,27 @@ from cortex.kernel.store.port import (
     NewEvent,
     check_append,
 )
+from cortex.kernel.store.schema import StoreTooNew
 
 T = TypeVar("T")
 
 UNIQUE_CONSTRAINT_VIOLATED = 1210
 _POSITION_KEY = "_position"
+_SCHEMA_KEY = "_schema"
+SCHEMA_VERSION = 1
+"""1: the events and meta collections, the (stream_id, version) and position indexes."""
+
+WRITERS = 4
+"""Threads (and HTTP connections) for appends, claims and meta writes."""
+READERS = 8
+"""Threads (and HTTP connections) for reads: apart from the writers, never behind a lock."""
+LOCK_TIMEOUT = 10
+"""Seconds an append waits for the meta collection's lock before it fails (retried by its
+caller). Well under REQUEST_TIMEOUT: the server gives up waiting before the client gives up on
+the request, so a client never leaves behind a transaction that goes on to take the lock."""
+REQUEST_TIMEOUT = 60
+MAX_KEY = 254
+"""Bytes of an ArangoDB document key."""
 
 
 _URL = re.compile(
@@ -91,6 +109,7 @@ def arango_target(url: str) -> ArangoTarget:
 
 class ArangoEventStore:
     kind = "arangodb"
+    schema_version = SCHEMA_VERSION
 
     def __init__(self, url: str, service: str) -> None:
         target = arango_target(url)
@@ -102,10 +121,22 @@ class ArangoEventStore:
         self.location = f"{redact_url(url)}#{self._events}"
         # With several coordinators, the first that answers is used and the next takes over
         # when it fails ("fallback"): a stream transaction lives on the coordinator that began
-        # it, so requests must not be spread over them.
-        self._client = ArangoClient(hosts=target.hosts, request_timeout=30)
+        # it, so requests must not be spread over them. One HTTP connection per worker thread,
+        # no more: the pool is bounded by the threads that use it.
+        self._client = ArangoClient(
+            hosts=target.hosts,
+            http_client=DefaultHTTPClient(
+                request_timeout=REQUEST_TIMEOUT,
+                pool_maxsize=WRITERS + READERS,
+                pool_connections=len(target.hosts),
+            ),
+        )
         self._db: Any = None
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="arango-store")
+        self.migrated_from = SCHEMA_VERSION
+        # Appends wait on the meta collection's lock; reads never do. Apart, a few blocked
+        # appends cannot take every thread the reads need.
+        self._writes = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="arango-write")
+        self._reads = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="arango-read")
 
     @classmethod
     async def open(cls, url: str, service: str) -> ArangoEventStore:
@@ -124,7 +155,9 @@ class ArangoEventStore:
         claim: Claim | None = None,
     ) -> int:
         check_append(stream_id, events, expected_version)
-        return await self._run(lambda: self._append(stream_id, events, expected_version, claim))
+        return await self._run(
+            lambda: self._append(stream_id, events, expected_version, claim), self._writes
+        )
 
     async def claim(self, claim: Claim) -> None:
         def write() -> None:
@@ -136,7 +169,7 @@ class ArangoEventStore:
                 _abort(txn)
                 raise
 
-        await self._run(write)
+        await self._run(write, self._writes)
 
     async def read(self, stream_id: str, from_version: int = 1) -> list[EventEnvelope]:
         return await self._run(
@@ -172,31 +205,36 @@ class ArangoEventStore:
         await self._run(
             lambda: self._db.collection(self._meta).insert(
                 {"_key": _meta_key(key), "value": value.hex()}, overwrite=True, silent=True
-            )
+            ),
+            self._writes,
         )
 
     async def delete_meta(self, key: str) -> None:
         await self._run(
             lambda: self._db.collection(self._meta).delete(
                 _meta_key(key), ignore_missing=True, silent=True
-            )
+            ),
+            self._writes,
         )
 
     async def close(self) -> None:
         await self._run(self._client.close)
-        self._executor.shutdown(wait=True)
+        self._writes.shutdown(wait=True)
+        self._reads.shutdown(wait=True)
 
     # --- on worker threads ---------------------------------------------------------------
 
-    async def _run(self, fn: Callable[[], T]) -> T:
+    async def _run(self, fn: Callable[[], T], pool: ThreadPoolExecutor | None = None) -> T:
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+            return await asyncio.get_running_loop().run_in_executor(pool or self._reads, fn)
         except CortexError:
             raise
         except (ArangoError, OSError) as exc:
             raise Unavailable(f"event store {self.location}: {exc}") from exc
 
     def _setup(self) -> None:
+        """Migration 1 (the collections and indexes) where the store lacks it, then the
+        version recorded. Each step is idempotent, so replicas starting together are safe."""
         system = self._client.db("_system", username=self._username, password=self._password)
         try:
             if not system.has_database(self._database):
@@ -223,6 +261,14 @@ class ArangoEventStore:
         events.add_index(
             {"type": "persistent", "fields": ["position"], "unique": True, "name": "position"}
         )
+        meta: Any = db.collection(self._meta)
+        recorded = meta.get(_SCHEMA_KEY)
+        found = int(recorded["value"]) if recorded else 0
+        if found > SCHEMA_VERSION:
+            raise StoreTooNew(self.location, found, SCHEMA_VERSION)
+        if found < SCHEMA_VERSION:
+            meta.insert({"_key": _SCHEMA_KEY, "value": SCHEMA_VERSION}, overwrite=True, silent=True)
+        self.migrated_from = found
         self._db = db
 
     def _begin(self) -> Any:
@@ -231,7 +277,7 @@ class ArangoEventStore:
             write=[self._events],
             exclusive=[self._meta],
             sync=True,
-            lock_timeout=30,
+            lock_timeout=LOCK_TIMEOUT,
         )
 
     def _append(
@@ -330,9 +376,13 @@ def _take(meta: Any, claim: Claim) -> None:
 
 
 def _meta_key(key: str) -> str:
-    # Document keys allow a restricted alphabet; hex keeps any key valid and distinct from
-    # the position counter's key.
-    return "k" + key.encode().hex()
+    """A document key for a meta key. Keys allow a restricted alphabet; hex keeps any key valid
+    and apart from the position counter's. One whose hex would pass ArangoDB's 254 bytes (a key
+    of more than 126 bytes) is its SHA-256 instead: `h` and 64 hex digits."""
+    hexed = "k" + key.encode().hex()
+    if len(hexed) <= MAX_KEY:
+        return hexed
+    return "h" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def _abort(txn: Any) -> None:

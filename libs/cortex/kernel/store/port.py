@@ -79,6 +79,11 @@ class EventStore(Protocol):
     """`sqlite` or `arangodb`."""
     location: str
     """Where the events live, without credentials."""
+    schema_version: int
+    """The version of its tables or collections this adapter makes and understands."""
+    migrated_from: int
+    """The version of its tables or collections the store had when this process opened it;
+    opening applied the adapter's migrations after it (`cortex.kernel.store.schema`)."""
 
     async def append(
         self,

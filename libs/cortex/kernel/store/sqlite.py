@@ -30,13 +30,18 @@ from cortex.kernel.store.port import (
     NewEvent,
     check_append,
 )
+from cortex.kernel.store.schema import StoreTooNew
 
 BUSY_TIMEOUT = 30.0
 """Seconds a write waits for another process's write to end."""
 
 T = TypeVar("T")
 
-_SCHEMA = """
+# Migration n brings a store from version n - 1 to n; the version is SQLite's `user_version`.
+# A file from before versions were recorded (0, its tables there) is what migration 1 makes, so
+# its `IF NOT EXISTS` statements leave it as it is and record 1.
+_MIGRATIONS: dict[int, str] = {
+    1: """
 CREATE TABLE IF NOT EXISTS events (
     position       INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id       TEXT NOT NULL UNIQUE,
@@ -56,7 +61,9 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
-"""
+""",
+}
+SCHEMA_VERSION = max(_MIGRATIONS)
 
 _COLUMNS = (
     "position, event_id, stream_id, stream_type, version, type, data, occurred_at, "
@@ -85,6 +92,7 @@ def _envelope(row: Row) -> EventEnvelope:
 
 class SQLiteEventStore:
     kind = "sqlite"
+    schema_version = SCHEMA_VERSION
 
     def __init__(self, path: Path, synchronous: str = "FULL") -> None:
         self.path = path
@@ -92,6 +100,8 @@ class SQLiteEventStore:
         self._synchronous = synchronous
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._conn: sqlite3.Connection | None = None
+        self.migrated_from = SCHEMA_VERSION
+        """The schema version the file had when this store opened it."""
 
     @classmethod
     async def open(cls, path: Path, synchronous: str = "FULL") -> SQLiteEventStore:
@@ -214,9 +224,15 @@ class SQLiteEventStore:
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    conn.execute(statement)
+                found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                if found > SCHEMA_VERSION:
+                    raise StoreTooNew(self.location, found, SCHEMA_VERSION)
+                for version in range(found + 1, SCHEMA_VERSION + 1):
+                    for statement in filter(str.strip, _MIGRATIONS[version].split(";")):
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute("COMMIT")
+                self.migrated_from = found
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
