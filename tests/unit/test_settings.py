@@ -49,11 +49,16 @@ def test_a_bad_value_names_the_variable(env: dict[str, str], message: str) -> No
 
 def test_secrets_never_appear_in_what_is_logged() -> None:
     s = load_settings(
-        {"CORTEX_ADMIN_TOKEN": "sekret", "CORTEX_STORE": "arangodb://root:pw@db:8529/cortex"}
+        {
+            "CORTEX_ADMIN_TOKEN": "sekret",
+            "CORTEX_STORE": "arangodb://root:pw@db:8529/cortex",
+            "CORTEX_HOST_SECRET_VALUES": '[[["api_key"], "sk-live-9"]]',
+        }
     )
     shown = str(s.redacted())
     assert "sekret" not in shown
     assert "pw" not in shown
+    assert "sk-live-9" not in shown
     assert redact_url("arangodb://root:pw@db:8529/c") == "arangodb://root:***@db:8529/c"
     assert redact_url("nats://host:4222") == "nats://host:4222"
 

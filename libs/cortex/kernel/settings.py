@@ -256,10 +256,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         return self.data_path / "admin.token"
 
     def hidden(self) -> Settings:
-        """These settings with their secrets hidden: tokens, URL passwords."""
+        """These settings with their secrets hidden: tokens, URL passwords, an agent pod's
+        secret config values."""
         return msgspec.structs.replace(
             self,
             admin_token="***" if self.admin_token else "",
+            host_secret_values="***" if self.host_secret_values else "",
             store=redact_url(self.store),
             nats_url=redact_url(self.nats_url),
         )

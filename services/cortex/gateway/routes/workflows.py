@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 from litestar import Request, Response, get, post
@@ -210,7 +210,9 @@ async def cancel_execution(
     "until it has finished",
     responses={
         200: ResponseSpec(
-            ExecutionView | EventEnvelope,
+            # A union is what the document should show; Litestar's annotation (with pydantic
+            # installed, as the Kubernetes client brings it) names single types only.
+            cast(Any, ExecutionView | EventEnvelope),
             media_type="text/event-stream",
             description="`event: execution`, `data: <ExecutionView>` for the execution as it "
             "is now; `event: <type>`, `id: <version>`, `data: <EventEnvelope>` per event",
