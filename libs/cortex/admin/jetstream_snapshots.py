@@ -86,21 +86,18 @@ async def save(nc: NATS, name: str, out: BinaryIO) -> StreamSaved:
                 msg = await asyncio.wait_for(chunks.get(), TIMEOUT)
             except TimeoutError:
                 raise SnapshotError(f"snapshot of {name}: no data for {TIMEOUT:g}s") from None
+            # The end is a message without data: no status when the whole snapshot fitted in
+            # one chunk, 204 after full chunks; 408 or 500 say the server gave up, and why.
             status = (msg.headers or {}).get("Status")
-            if status and status != "100":
-                raise SnapshotError(
-                    f"snapshot of {name}: {status} {(msg.headers or {}).get('Description', '')}"
-                )
+            if status not in (None, "204"):
+                why = (msg.headers or {}).get("Description", "")
+                raise SnapshotError(f"snapshot of {name}: {status} {why}".strip())
             if not msg.data:
-                if msg.reply:
-                    await nc.publish(msg.reply, b"")
-                if status == "100":
-                    continue  # flow control, not the end
                 break
             out.write(msg.data)
             size += len(msg.data)
             if msg.reply:
-                await nc.publish(msg.reply, b"")
+                await nc.publish(msg.reply, b"")  # frees a slot of the server's window
         return StreamSaved(name=name, config=begun["config"], state=begun["state"], size=size)
     finally:
         await sub.unsubscribe()
