@@ -128,7 +128,7 @@ def test_labels_name_the_agent_its_template_and_its_pool() -> None:
     assert "cortex.codevald.dev/pool" not in unpooled["metadata"]["labels"]
 
 
-def test_probes_point_at_the_hosts_admin_port() -> None:
+def test_probes_and_metrics_scraping_point_at_the_hosts_admin_port() -> None:
     _, pod = build()
     c = container(pod)
     assert c["ports"] == [{"name": "admin", "containerPort": 9090, "protocol": "TCP"}]
@@ -138,6 +138,11 @@ def test_probes_point_at_the_hosts_admin_port() -> None:
     assert c["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "admin"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/health", "port": "admin"}
     assert c["startupProbe"]["httpGet"] == {"path": "/health", "port": "admin"}
+    annotations = pod["metadata"]["annotations"]
+    assert (annotations["prometheus.io/port"], annotations["prometheus.io/path"]) == (
+        "9090",
+        "/metrics",
+    )
 
 
 def test_the_pod_runs_the_templates_image_as_a_host_for_its_one_replica() -> None:

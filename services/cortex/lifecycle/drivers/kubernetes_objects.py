@@ -301,7 +301,13 @@ def pod(
         "name": instance_id,
         "namespace": settings.namespace,
         "labels": labels(agent, template, "replica"),
-        "annotations": {f"{GROUP}/config": config.name},
+        "annotations": {
+            f"{GROUP}/config": config.name,
+            # As the chart's pods: Prometheus's pod discovery scrapes the host's metrics.
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(ADMIN_PORT),
+            "prometheus.io/path": "/metrics",
+        },
     }
     if owner:
         metadata["ownerReferences"] = owner
