@@ -106,7 +106,7 @@ def test_a_backup_under_load_comes_back_whole_and_running_executions_finish(
         running(api, "bk-echo", template="echo")
         running(api, "bk-ledger", template="echo")
         running(api, "bk-refuses", template="bk-refuses")
-        running(api, "bk-slow", template="bk-slow", config={"seconds": 8})
+        running(api, "bk-slow", template="bk-slow", config={"seconds": 5})
         api.post("/api/v1/agents", json={"name": "bk-idle", "template": "echo"})
         all_running(api, 4)
         assert api.put("/api/v1/agents/bk-ledger/state", json={"total": 42}).is_success
@@ -155,6 +155,7 @@ def test_a_backup_under_load_comes_back_whole_and_running_executions_finish(
             stop.set()
             loader.join()
         assert sent[-1] > acknowledged, "the load went on during the backup"
+        assert api.get(f"/api/v1/executions/{slow}").json()["status"] == "running"
         assert f"wrote {archive}" in said
     first.stop()
 

@@ -30,7 +30,8 @@ SSE_PATHS = [
     "/api/v1/logs/stream",
     "/api/v1/executions/{execution_id}/events",
 ]
-"""Server-sent event streams: read for half a second at most, or until the first event came."""
+"""Server-sent event streams: read for a quarter of a second at most, or until the first event
+came (a stream that has one sends it at once)."""
 
 EXCLUDED: list[tuple[str, str, str, str]] = [
     # (method, path, check, why)
@@ -108,7 +109,7 @@ def config(report: Path) -> str:
     ]
     for path in SSE_PATHS:
         # A quiet stream sends no event: it is read for as long as the request may take.
-        lines += ["[[operations]]", f'include-path = "{path}"', "request-timeout = 0.5"]
+        lines += ["[[operations]]", f'include-path = "{path}"', "request-timeout = 0.25"]
     for method, path, check, _why in EXCLUDED:
         lines += [
             "[[operations]]",

@@ -36,6 +36,9 @@ class ChildSpec:
     ready: Callable[[], Awaitable[bool]] | None = None
     """Polled after start until true; the next child starts only then."""
     ready_timeout: float = 30.0
+    stop_group: str = ""
+    """Children started one after another with the same group are stopped together (the
+    services, which do not depend on each other); the others one at a time, in reverse."""
 
 
 # Loaded here, not in the child: between fork and exec the child must not take locks (the
@@ -100,8 +103,13 @@ class Supervisor:
         self.stopping = True
         for task in self._watchers:
             task.cancel()
-        for child in reversed(self._children):
-            await self._terminate(child)
+        pending = list(reversed(self._children))
+        while pending:
+            batch = [pending.pop(0)]
+            group = batch[0].spec.stop_group
+            while group and pending and pending[0].spec.stop_group == group:
+                batch.append(pending.pop(0))
+            await asyncio.gather(*(self._terminate(child) for child in batch))
 
     def kill_all(self) -> None:
         for child in self._children:

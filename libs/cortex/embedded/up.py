@@ -352,6 +352,7 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
                             **role_env(keys, service),
                             **(secrets if service == "lifecycle" else {}),
                         },
+                        stop_group="services",
                     )
                 )
         host_names = [f"host-{n + 1}" for n in range(hosts)]
@@ -383,6 +384,7 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
                         **secrets,
                         "CORTEX_HOST_NAME": name,
                     },
+                    stop_group="hosts",
                 )
             )
         await _wait_until_ready(http_url, stop, verify)
@@ -432,6 +434,7 @@ async def start_nats_servers(
                 argv=conf.argv(conf.write(conf.store_dir / "nats.conf")),
                 # Only the port: a node's JetStream waits for the nodes started after it.
                 ready=functools.partial(tcp_open, conf.host, conf.port),
+                stop_group="nats",
             )
         )
     try:
