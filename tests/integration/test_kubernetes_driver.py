@@ -70,6 +70,22 @@ async def test_an_unreachable_api_server_blinds_the_driver_and_fails_no_start_as
         await asyncio.wait_for(driver.close(), 5)
 
 
+async def test_a_client_that_cannot_be_configured_blinds_the_driver_saying_why(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "no-such-kubeconfig"
+    driver = KubernetesDriver(PodSettings(namespace="agents"), Sealer(""), str(missing))
+    await driver.open()
+    seen = await driver.observe()
+    assert f"cannot be configured from {missing}" in (seen.blind or "")
+    await driver.close()
+    # Outside a pod, the in-cluster configuration is missing in the same way.
+    inside = KubernetesDriver(PodSettings(namespace="agents"), Sealer(""))
+    await inside.open()
+    assert "in-cluster" in ((await inside.observe()).blind or "")
+    await inside.close()
+
+
 @pytest.mark.parametrize(
     ("status", "reason", "says"),
     [

@@ -180,13 +180,22 @@ class KubernetesDriver:
     # --- connection and watches -----------------------------------------------------------
 
     async def open(self) -> None:
+        """Start watching. A client that cannot be configured (no kubeconfig there, not in a
+        pod) leaves the driver blind, saying why, rather than failing the service."""
         configuration = client.Configuration()
-        if self._kubeconfig:
-            await config.load_kube_config(
-                config_file=self._kubeconfig, client_configuration=configuration
-            )
-        else:
-            config.load_incluster_config(client_configuration=configuration)
+        try:
+            if self._kubeconfig:
+                await config.load_kube_config(
+                    config_file=self._kubeconfig, client_configuration=configuration
+                )
+            else:
+                config.load_incluster_config(client_configuration=configuration)
+        except Exception as exc:  # the loaders raise their own errors, OSError and ValueError
+            where = self._kubeconfig or "the pod's service account (in-cluster)"
+            why = f"the Kubernetes client cannot be configured from {where}: {exc}"
+            self._unseen = dict.fromkeys(self._unseen, why)
+            log.error("kubernetes driver not configured", error=why)
+            return
         self._api = client.ApiClient(configuration)
         core = client.CoreV1Api(self._api)
         selector = objects.SELECTOR
