@@ -371,6 +371,8 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
                     **({"CORTEX_NATS_MONITOR_URLS": monitor_urls} if monitor_urls else {}),
                 },
                 ready=lambda: _answers(f"{http_url}/health", verify),
+                # Stopped with the agent hosts: neither needs the other to stop.
+                stop_group="edge",
             )
         )
         for name in host_names:
@@ -384,7 +386,7 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
                         **secrets,
                         "CORTEX_HOST_NAME": name,
                     },
-                    stop_group="hosts",
+                    stop_group="edge",
                 )
             )
         await _wait_until_ready(http_url, stop, verify)
@@ -410,7 +412,7 @@ async def _run(settings: Settings, data_dir: Path, out: TextIO) -> int:
             )
         )
         await stop.wait()
-    sup.say("cortex up: stopping (gateway, services, then NATS)...")
+    sup.say("cortex up: stopping (agent hosts and gateway, services, then NATS)...")
     await targets.stop()
     await sup.stop()
     sup.say("cortex up: stopped")
