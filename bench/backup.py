@@ -82,7 +82,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                "CORTEX_NATS_PORT": str(first.nats_port)}  # fmt: skip
         env.pop("CORTEX_NATS_URL", None)
         said, backup_s = cortex(env, "admin", "backup", "--quiet", str(archive))
-        events = int(re.search(r"(\d+) events", said).group(1))  # type: ignore[union-attr]
+        counted = re.search(r"(\d+) events", said)
+        if counted is None:
+            raise RuntimeError(f"cortex admin backup did not say how many events: {said}")
+        events = int(counted[1])
         first.stop()
 
         data = scratch / "restored"

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.e2e.test_cli_agents import cortex, data, ok
-from tests.integration.test_kubernetes_driver import kubeconfig
+from tests.support.kubeconfig import kubeconfig
 from tests.support.polling import until
 from tests.support.ports import free_port
 from tests.support.stack import Stack

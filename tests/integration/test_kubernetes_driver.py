@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes.aio.client import ApiException
 
 from cortex.kernel.secrets import Sealer
@@ -17,25 +16,8 @@ from cortex.lifecycle.drivers.kubernetes import KubernetesDriver, explain
 from cortex.lifecycle.drivers.kubernetes_objects import PodSettings
 from cortex.lifecycle.drivers.port import StartRequest
 from tests.support import lifecycle_records as records
+from tests.support.kubeconfig import kubeconfig
 from tests.support.ports import free_port
-
-
-def kubeconfig(path: Path, server: str) -> Path:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}
-                ],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
-    return path
 
 
 async def test_an_unreachable_api_server_blinds_the_driver_and_fails_no_start_as_the_agents(
