@@ -48,14 +48,27 @@ def quantile(buckets: dict[float, float], q: float) -> float | None:
     return None
 
 
-async def follow_lag(api: httpx.AsyncClient) -> dict[str, Any]:
-    services = (await api.get("/api/v1/status")).json()["services"]
-    admins = [
-        i["metadata"]["admin_url"]
-        for s in services
-        if s["name"] == "lifecycle"
-        for i in s["instances"]
-    ]
+async def lifecycle_admins(api: httpx.AsyncClient, replicas: int) -> list[str]:
+    """The lifecycle replicas' admin URLs. `/api/v1/status` lists the replicas that answered
+    its discovery in time; one still busy with the load just sent may answer too late, so ask
+    again until every replica is there (or 10 s have passed)."""
+    admins: list[str] = []
+    for _ in range(20):
+        services = (await api.get("/api/v1/status")).json()["services"]
+        admins = [
+            i["metadata"]["admin_url"]
+            for s in services
+            if s["name"] == "lifecycle"
+            for i in s["instances"]
+        ]
+        if len(admins) >= replicas:
+            break
+        await asyncio.sleep(0.5)
+    return admins
+
+
+async def follow_lag(api: httpx.AsyncClient, replicas: int = 2) -> dict[str, Any]:
+    admins = await lifecycle_admins(api, replicas)
     buckets: dict[float, float] = {}
     async with httpx.AsyncClient(timeout=10) as plain:
         for admin in admins:

@@ -136,8 +136,17 @@ async def test_an_execution_runs_once_across_replicas_and_a_lapsed_lease_is_take
         # A replica that dies in the middle of a group: nothing renews or releases its lease,
         # and once the lease has lapsed the other replica takes the execution over.
         one = await stack.execute("slow-fanout")
+        # The replica asked may lose the lease to the other's scan (every 0.3 s here), which
+        # is then still building its runner when the answer comes: wait until one runs it.
+        await settled(
+            lambda: _value(
+                (one.id in first.supervisor.runners) + (one.id in second.supervisor.runners)
+            ),
+            lambda running: running == 1,
+            timeout=5,
+        )
         owner, other = (first, second) if one.id in first.supervisor.runners else (second, first)
-        assert one.id in owner.supervisor.runners
+        assert one.id not in other.supervisor.runners
         # `a` done, `b` and `c` under way: what a takeover must run again, and what not.
         await settled(
             lambda: stack.get(one.id),
