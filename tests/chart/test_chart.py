@@ -25,6 +25,7 @@ import yaml
 
 from cortex.kernel.metrics import CATALOGUE
 from cortex.kernel.metrics_doc import load_everything
+from tests.support.manifests import manifest_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "cortex"
@@ -60,9 +61,6 @@ ALL_ENABLED = (
 # Kubernetes versions to validate against: the oldest the chart supports (Chart.yaml kubeVersion)
 # and kubernetes-validate's newest.
 OLDEST_KUBERNETES = "1.25.0"
-# Kinds outside Kubernetes itself: kubernetes-validate ships only the built-in schemas, so it has
-# none for the Prometheus Operator's ServiceMonitor (a CRD). Their shape is checked by hand below.
-CUSTOM_KINDS = frozenset({"ServiceMonitor"})
 
 Doc = dict[str, Any]
 
@@ -151,17 +149,7 @@ def test_every_rendered_manifest_is_valid_kubernetes(
 ) -> None:
     if version == "latest":
         version = kubernetes_validate.latest_version()
-    problems = []
-    for doc in docs:
-        where = f"{doc['kind']} {doc['metadata']['name']}"
-        try:
-            kubernetes_validate.validate(doc, version, strict=True)
-        except kubernetes_validate.SchemaNotFoundError:
-            if doc["kind"] not in CUSTOM_KINDS:
-                problems.append(f"{where}: no schema for this kind in Kubernetes {version}")
-        except kubernetes_validate.ValidationError as exc:
-            path = ".".join(str(part) for part in exc.path)
-            problems.append(f"{where}: {path}: {exc.message}")
+    problems = manifest_problems(docs, version)
     assert not problems, "\n".join(problems)
 
 

@@ -8,13 +8,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 import yaml
 
 from tests.chart.test_chart import (
     CHART,
-    CUSTOM_KINDS,
     NAMESPACE,
     RELEASE,
     Doc,
@@ -23,6 +21,7 @@ from tests.chart.test_chart import (
     named,
     of_kind,
 )
+from tests.support.manifests import manifest_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
@@ -57,16 +56,7 @@ def test_the_four_values_files_are_there() -> None:
 def test_every_manifest_of_every_values_file_is_valid_kubernetes(
     files: dict[str, list[Doc]], name: str, version: str
 ) -> None:
-    problems = []
-    for doc in files[name]:
-        try:
-            kubernetes_validate.validate(doc, version, strict=True)
-        except kubernetes_validate.SchemaNotFoundError:
-            if doc["kind"] not in CUSTOM_KINDS:
-                problems.append(f"{doc['kind']}: no schema in Kubernetes {version}")
-        except kubernetes_validate.ValidationError as exc:
-            where = ".".join(str(p) for p in exc.path)
-            problems.append(f"{doc['kind']} {doc['metadata']['name']}: {where}: {exc.message}")
+    problems = manifest_problems(files[name], version)
     assert not problems, "\n".join(problems)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import kubernetes_validate
 import msgspec
 import pytest
 
@@ -19,6 +18,7 @@ from cortex.contracts.lifecycle import TemplateView
 from cortex.lifecycle.drivers import kubernetes_objects as objects
 from cortex.lifecycle.projections import AgentRecord
 from tests.support import lifecycle_records as records
+from tests.support.manifests import manifest_problems
 
 KUBERNETES = ["1.28.0", "1.29.0", "1.30.0", "1.31.0", "1.32.0", "1.33.0"]
 SEALED = "cortex-sealed:v1:AAAA"
@@ -94,13 +94,7 @@ def every_object() -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("version", KUBERNETES)
 def test_every_object_the_driver_makes_is_valid_kubernetes(version: str) -> None:
-    problems = []
-    for doc in every_object():
-        try:
-            kubernetes_validate.validate(doc, version, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            where = ".".join(str(p) for p in exc.path)
-            problems.append(f"{doc['kind']} {doc['metadata']['name']}: {where}: {exc.message}")
+    problems = manifest_problems(every_object(), version)
     assert not problems, "\n".join(problems)
 
 

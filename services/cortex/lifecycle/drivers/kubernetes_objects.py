@@ -185,6 +185,23 @@ def _quantities(given: ResourceList) -> dict[str, str]:
     return {k: v for k, v in msgspec.structs.asdict(given).items() if v is not None}
 
 
+def _mount_secret(
+    mounts: list[Manifest],
+    volumes: list[Manifest],
+    name: str,
+    secret: str,
+    key: str,
+    directory: str,
+    mode: int | None = None,
+) -> None:
+    """One key of a Secret as a read-only file `<directory>/<key>` in the container."""
+    source: Manifest = {"secretName": secret, "items": [{"key": key, "path": key}]}
+    if mode is not None:
+        source["defaultMode"] = mode
+    mounts.append({"name": name, "mountPath": directory, "readOnly": True})
+    volumes.append({"name": name, "secret": source})
+
+
 def _env(name: str, value: str) -> Manifest:
     return {"name": name, "value": value}
 
@@ -215,7 +232,7 @@ def pod(
                 "valueFrom": {"secretKeyRef": {"name": config.name, "key": SECRET_KEY}},
             }
         )
-    mounts = [
+    mounts: list[Manifest] = [
         {"name": "tmp", "mountPath": "/tmp"},
         {"name": "agent", "mountPath": AGENT_DIR, "readOnly": True},
     ]
@@ -228,29 +245,10 @@ def pod(
             _env("CORTEX_NATS_NKEY", f"{NKEY_DIR}/host.nk"),
             _env("CORTEX_NATS_INBOX_PREFIX", "_CORTEX.host"),
         ]
-        mounts.append({"name": "nkey", "mountPath": NKEY_DIR, "readOnly": True})
-        volumes.append(
-            {
-                "name": "nkey",
-                "secret": {
-                    "secretName": settings.nkey_secret,
-                    "items": [{"key": "host.nk", "path": "host.nk"}],
-                    "defaultMode": 0o400,
-                },
-            }
-        )
+        _mount_secret(mounts, volumes, "nkey", settings.nkey_secret, "host.nk", NKEY_DIR, 0o400)
     if settings.nats_ca_secret:
         env.append(_env("CORTEX_NATS_TLS_CA", f"{NATS_CA_DIR}/ca.crt"))
-        mounts.append({"name": "nats-ca", "mountPath": NATS_CA_DIR, "readOnly": True})
-        volumes.append(
-            {
-                "name": "nats-ca",
-                "secret": {
-                    "secretName": settings.nats_ca_secret,
-                    "items": [{"key": "ca.crt", "path": "ca.crt"}],
-                },
-            }
-        )
+        _mount_secret(mounts, volumes, "nats-ca", settings.nats_ca_secret, "ca.crt", NATS_CA_DIR)
     resources = {
         kind: found
         for kind, given in (
