@@ -40,7 +40,7 @@ async def test_a_stream_comes_back_with_its_messages_and_its_consumers_positions
     consumer = await js.pull_subscribe(f"{prefix}.snap.x", durable="worker", stream=stream)
     taken = await consumer.fetch(100)
     for msg in taken[:60]:
-        await msg.ack()
+        await msg.ack_sync()  # acknowledged before the snapshot, not on the way
     before = await js.consumer_info(stream, "worker")
 
     saved_bytes = io.BytesIO()
